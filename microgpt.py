@@ -1,0 +1,759 @@
+"""microgpt: a complete GPT, trained and sampled, in one file of plain Python.
+
+Run it:   python microgpt.py            (trains on input.txt, then invents 20 names)
+Knobs:    python microgpt.py --help
+
+Read it top to bottom; each section builds on the ones above it:
+
+  0. Settings    every hyperparameter, in one place
+  1. Dataset     a text file, one document per line
+  2. Tokenizer   characters to integers, plus one BOS token at both ends
+  3. Autograd    a scalar Value that remembers how it was computed
+  4. Model       a GPT: embeddings, attention, MLP, RMSNorm, residuals
+  5. Training    cross-entropy loss and the Adam optimizer
+  6. Sampling    letting the trained model write, one character at a time
+  7. Main        the command line that runs sections 1 to 6 in order
+
+Only the standard library is used. Importing this file runs nothing: the
+story is told by main(), at the bottom.
+"""
+
+import argparse
+import gc
+import math
+import operator
+import os
+import random
+import sys
+import time
+
+
+# ---------------------------------------------------------------------------
+# 0. Settings
+#
+# Every knob of a run lives here, under the names the literature uses. The
+# command line (section 7) can override each one; tests make tiny models by
+# passing a few overrides, e.g. Config(n_layer=2, n_embd=8).
+# ---------------------------------------------------------------------------
+
+class Config:
+    """The hyperparameters of one run."""
+
+    # the model
+    n_layer = 1          # transformer blocks stacked on top of each other
+    n_embd = 16          # length of the vector that represents each position
+    n_head = 4           # attention heads; each one works on n_embd // n_head numbers
+    block_size = 16      # context length: the most positions the model ever sees
+    init_std = 0.08      # weights start as Gaussian noise with this standard deviation
+
+    # training
+    steps = 1000         # one document per step
+    learning_rate = 0.01 # Adam's step size, decayed linearly to zero over the run
+    beta1 = 0.85         # how slowly Adam's running mean of gradients forgets
+    beta2 = 0.99         # how slowly Adam's running mean of squared gradients forgets
+    eps = 1e-8           # keeps Adam's division finite when a gradient has been ~0
+
+    # sampling
+    temperature = 0.5    # below 1 sharpens the model's guesses, above 1 flattens them
+    num_samples = 20     # how many new documents to write after training
+
+    seed = 42            # one seed fixes everything random: shuffle, weights, samples
+
+    def __init__(self, **overrides):
+        for name, value in overrides.items():
+            if not hasattr(Config, name):
+                raise TypeError(f'Config has no setting {name!r}')
+            setattr(self, name, value)
+
+
+# ---------------------------------------------------------------------------
+# 1. Dataset
+#
+# A document is one line of a text file: a name, a word, a title. The model
+# learns what documents look like and then writes new ones. Surrounding
+# whitespace (including the \r of Windows line endings) is dropped, and blank
+# lines are skipped.
+# ---------------------------------------------------------------------------
+
+class InputError(Exception):
+    """Bad input from the user: main() prints it as one line and exits with code 2."""
+
+
+def load_docs(path):
+    """Read the documents in a UTF-8 text file, one per line."""
+    docs = []
+    try:
+        with open(path, 'rb') as f:   # read-only: the file is never written
+            for line_number, raw in enumerate(f, start=1):
+                try:
+                    # utf-8-sig skips the byte-order mark some editors put first.
+                    line = raw.decode('utf-8-sig' if line_number == 1 else 'utf-8')
+                except UnicodeDecodeError as e:
+                    raise InputError(f'{path}: line {line_number} is not UTF-8 text '
+                                     f'(byte 0x{raw[e.start]:02x})') from None
+                # A line may end in \n, \r\n or a lone \r: the endings Python's
+                # text mode knows. The \r pieces are split apart here.
+                for doc in line.split('\r'):
+                    doc = doc.strip()
+                    if doc:
+                        docs.append(doc)
+    except FileNotFoundError:
+        raise InputError(f'{path}: no such file') from None
+    except IsADirectoryError:
+        raise InputError(f'{path}: is a directory, not a text file') from None
+    except OSError as e:
+        raise InputError(f'{path}: cannot read it ({e.strerror})') from None
+    if not docs:
+        raise InputError(f'{path}: no documents (the file is empty or has only blank lines)')
+    return docs
+
+
+# ---------------------------------------------------------------------------
+# 2. Tokenizer
+#
+# The model reads and writes integers, so each distinct character of the data
+# gets an id: 0, 1, 2, ... in sorted order. One more id, BOS ("beginning of
+# sequence"), is wrapped around every document, at both ends:
+#
+#     "emma"  ->  [BOS, e, m, m, a, BOS]
+#
+# The first BOS gives the model something to predict the first letter from;
+# the last one is what it must predict when the document is over. One token
+# can do both jobs because the model always knows which position it is at:
+# BOS at position 0 means "start", BOS anywhere else means "stop". Sampling
+# (section 6) starts from BOS and stops when the model writes BOS again.
+# ---------------------------------------------------------------------------
+
+class Tokenizer:
+    """Characters to integer ids and back."""
+
+    def __init__(self, docs):
+        self.chars = sorted(set(''.join(docs)))
+        self.ids = {ch: i for i, ch in enumerate(self.chars)}
+        self.bos = len(self.chars)            # the id after the last character
+        self.vocab_size = len(self.chars) + 1
+
+    def encode(self, doc):
+        return [self.bos] + [self.ids[ch] for ch in doc] + [self.bos]
+
+    def decode(self, ids):
+        return ''.join(self.chars[i] for i in ids)
+
+
+# ---------------------------------------------------------------------------
+# 3. Autograd
+#
+# Training needs the gradient of the loss with respect to every parameter:
+# how much the loss would change if that one number were nudged. A Value is a
+# single number that also remembers how it was made: its inputs (children)
+# and the local derivative of the operation with respect to each of them.
+# Then loss.backward() applies the chain rule from the loss down:
+#
+#     child.grad += local_derivative * node.grad
+#
+# summed over every node that used the child.
+# ---------------------------------------------------------------------------
+
+class Value:
+    """A scalar in the computation graph."""
+
+    __slots__ = ('data', 'grad', '_children', '_local_grads', '_mark', '__weakref__')
+
+    def __init__(self, data, children=(), local_grads=()):
+        self.data = data                  # the number itself
+        self.grad = 0.0                   # d(loss)/d(this), filled in by backward()
+        self._children = children         # the Values this one was computed from
+        self._local_grads = local_grads   # d(this)/d(child), one per child
+        self._mark = None                 # used by topological_order
+
+    def __repr__(self):
+        return f'Value(data={self.data}, grad={self.grad})'
+
+    # Each operation: the forward value, then the local derivatives. With a
+    # plain number on one side, the number gets no node of its own: it is a
+    # constant, and a constant's gradient would only be thrown away.
+
+    def __add__(self, other):
+        if isinstance(other, Value):   # d(a+b)/da = 1, d(a+b)/db = 1
+            return Value(self.data + other.data, (self, other), (1.0, 1.0))
+        return Value(self.data + other, (self,), (1.0,))
+
+    def __mul__(self, other):
+        if isinstance(other, Value):   # d(ab)/da = b, d(ab)/db = a
+            return Value(self.data * other.data, (self, other), (other.data, self.data))
+        return Value(self.data * other, (self,), (other,))
+
+    def __pow__(self, k):               # k must be a number: d(x^k)/dx = k x^(k-1)
+        if isinstance(k, Value):
+            return NotImplemented
+        return Value(self.data ** k, (self,), (k * self.data ** (k - 1),))
+
+    def log(self):                      # d(ln x)/dx = 1/x
+        return Value(math.log(self.data), (self,), (1.0 / self.data,))
+
+    def exp(self):                      # d(e^x)/dx = e^x
+        e = math.exp(self.data)
+        return Value(e, (self,), (e,))
+
+    def relu(self):                     # d(max(0, x))/dx = 1 if x > 0 else 0
+        return Value(max(0.0, self.data), (self,), (1.0 if self.data > 0 else 0.0,))
+
+    # Everything else is built from the operations above.
+    def __neg__(self):                  # -a = a * -1
+        return self * -1
+
+    def __sub__(self, other):           # a - b = a + (-b)
+        return self + (-other)
+
+    def __truediv__(self, other):       # a / b = a * b^-1
+        return self * other ** -1
+
+    def __radd__(self, other):          # number + a
+        return self + other
+
+    def __rsub__(self, other):          # number - a
+        return (-self) + other
+
+    def __rmul__(self, other):          # number * a
+        return self * other
+
+    def __rtruediv__(self, other):      # number / a
+        return self ** -1 * other
+
+    def backward(self):
+        """Fill in .grad of every Value that self was computed from."""
+        order = topological_order(self)
+        self.grad = 1.0   # d(self)/d(self)
+        # Walk from self down to the leaves. topological_order puts every node
+        # after its inputs, so by the time a node is popped, every node that
+        # used it has already added its share to node.grad.
+        while order:
+            node = order.pop()
+            g = node.grad
+            # A node whose gradient is exactly 0 has nothing to pass on: skipping
+            # it saves, for instance, the whole backward pass of every linear
+            # output that feeds a ReLU that is off.
+            if g != 0.0:
+                if node._local_grads is None:   # a dot node: see dot() below
+                    a, b = node._children
+                    for ai, bi in zip(a, b):
+                        ai.grad += bi.data * g   # d(a.b)/da_i = b_i
+                        bi.grad += ai.data * g   # d(a.b)/db_i = a_i
+                else:
+                    for child, local_grad in zip(node._children, node._local_grads):
+                        child.grad += local_grad * g
+            # Graph pruning: this node's gradient has been passed on, so it lets
+            # go of its inputs. Every node is freed as soon as its last user has
+            # done this, so the graph of a training step is released while
+            # backward runs, and no step's graph outlives it.
+            node._children = ()
+
+
+def vsum(values):
+    """v0 + v1 + ... + vn as one node (each local derivative is 1).
+
+    Python's sum() on Values would build a chain of n additions, n nodes.
+    The total is added up left to right, exactly as that chain would round
+    it. (On floats, sum() itself rounds differently from Python 3.12 on.)
+    """
+    total = 0.0
+    for v in values:
+        total += v.data
+    return Value(total, tuple(values), (1.0,) * len(values))
+
+
+def dot(a, b, a_numbers=None, b_numbers=None):
+    """a[0]*b[0] + a[1]*b[1] + ... as one node that holds both vectors.
+
+    Written with * and +, a dot product of length n would be 2n nodes and 4n
+    edges to create, sort and walk back through. As one node it is a single
+    object holding the two vectors it was given, and its local derivatives
+    need no storing: d(a.b)/da_i is just b_i, which backward() reads from b.
+    Linear layers are nothing but dot products, so this is where most of the
+    model's arithmetic happens.
+
+    a_numbers and b_numbers, if given, are the vectors' values as plain
+    floats, so that a caller that already has them saves reading each .data.
+    """
+    a, b = tuple(a), tuple(b)   # a tuple stays the same object (see _inputs)
+    if len(a) != len(b):
+        raise ValueError(f'dot of vectors of different lengths ({len(a)} and {len(b)})')
+    if a_numbers is None:
+        a_numbers = [x.data for x in a]
+    if b_numbers is None:
+        b_numbers = [y.data for y in b]
+    # _local_grads=None marks a dot node: backward() reads its derivatives from a and b.
+    return Value(sum(map(operator.mul, a_numbers, b_numbers)), (a, b), None)
+
+
+def _inputs(node, searched):
+    """An iterator over node's inputs, last first, for topological_order."""
+    if node._local_grads is not None:
+        return reversed(node._children)
+    # A dot node's inputs are two whole vectors, and one vector often feeds
+    # many dot nodes: the input of a linear layer meets every row of weights,
+    # and a row of weights meets every position. Once a vector has been
+    # searched, all of it has been seen, so each vector is searched only once,
+    # remembered by its identity. (Its search always ends before the vector is
+    # met again: nothing below a vector can use it, as the graph has no
+    # cycles.) This skips most of the ~55,000 inputs of a training step.
+    found = []
+    for vector in reversed(node._children):
+        if id(vector) not in searched:
+            searched.add(id(vector))
+            found += reversed(vector)
+    return iter(found)
+
+
+def topological_order(root):
+    """Every node that root depends on, each listed after all of its inputs.
+
+    It is a depth-first search that lists a node once everything below it has
+    been listed. Leaves (parameters, and anything else with no inputs) have
+    no gradient to pass on, so they are left out. The search keeps its own
+    stack instead of recursing, so a graph of any depth fits.
+
+    Inputs are searched from last to first. Any order would give correct
+    gradients, but floating-point addition is not associative: the order in
+    which a gradient's contributions arrive decides its last bits. One fixed
+    order makes every run reproducible bit for bit.
+    """
+    order = []
+    if not root._children:   # a leaf, or a graph that backward already pruned
+        return order
+    # Each search marks the nodes it has reached with a token of its own. A set
+    # of seen nodes would work too, but a mark costs no memory (the slot fits
+    # in the padding of a Value) and is quicker to check.
+    token = object()
+    root._mark = token
+    searched = set()   # ids of dot-node vectors already searched (see _inputs)
+    stack = [(root, _inputs(root, searched))]
+    while stack:
+        node, inputs = stack[-1]
+        for child in inputs:
+            if child._children and child._mark is not token:
+                child._mark = token
+                stack.append((child, _inputs(child, searched)))
+                break   # search the child first; node's other inputs wait on the stack
+        else:
+            order.append(node)   # everything below node is listed
+            stack.pop()
+    return order
+    seen = {root}
+    searched = set()   # ids of dot-node vectors already searched (see _inputs)
+    stack = [(root, _inputs(root, searched))]
+    while stack:
+        node, inputs = stack[-1]
+        for child in inputs:
+            if child._children and child not in seen:
+                seen.add(child)
+                stack.append((child, _inputs(child, searched)))
+                break   # search the child first; node's other inputs wait on the stack
+        else:
+            order.append(node)   # everything below node is listed
+            stack.pop()
+    return order
+
+
+# ---------------------------------------------------------------------------
+# 4. Model
+#
+# A GPT reads one token at a time and outputs logits: one score per token of
+# the vocabulary for what comes next. For each position:
+#
+#   x = wte[token] + wpe[position]     what the token is, and where it is
+#   x = rmsnorm(x)
+#   for each layer:
+#       x = x + attention(rmsnorm(x))  look back at earlier positions
+#       x = x + mlp(rmsnorm(x))        think about what was found
+#   logits = lm_head x
+#
+# Attention keeps, per layer, the keys and values of every position seen so
+# far. A position appends its own and then looks at the list, so it can only
+# ever see itself and the past: the model is causal without any mask.
+# ---------------------------------------------------------------------------
+
+def linear(x, w, w_numbers):
+    """The matrix-vector product w x: one dot node per row of w.
+
+    w_numbers holds w's values as plain floats (see Cache). Every row meets
+    the same x, so x's numbers are read once here, not once per row.
+    """
+    x = tuple(x)
+    x_numbers = [xi.data for xi in x]
+    return [dot(row, x, row_numbers, x_numbers) for row, row_numbers in zip(w, w_numbers)]
+
+
+def softmax(logits):
+    """Scores to probabilities: p_i = exp(z_i - max z) / sum_j exp(z_j - max z).
+
+    Subtracting the largest score changes nothing mathematically (it cancels
+    between top and bottom) but keeps every exponent at most 0, so exp()
+    cannot overflow however large the scores grow.
+    """
+    max_z = max(z.data for z in logits)   # a plain number: a constant shift
+    exps = []
+    for z in logits:
+        # e^(z - c) is one node: for a constant c its derivative is e^(z - c)
+        # itself, so the subtraction needs no node of its own.
+        e = math.exp(z.data - max_z)
+        exps.append(Value(e, (z,), (e,)))
+    inv_total = vsum(exps) ** -1          # one reciprocal node, then multiplications
+    return [e * inv_total for e in exps]
+
+
+def rmsnorm(x):
+    """Rescale x to a root-mean-square of 1: x_i / sqrt(mean(x^2) + 1e-5).
+
+    It keeps the numbers entering each layer at a steady size, which makes
+    training stable. The 1e-5 guards against dividing by zero.
+    """
+    mean_square = vsum([xi * xi for xi in x]) / len(x)
+    scale = (mean_square + 1e-5) ** -0.5
+    return [xi * scale for xi in x]
+
+
+class GPT:
+    """The model's parameters and its forward pass for one position."""
+
+    def __init__(self, config, vocab_size, rng):
+        self.n_layer = config.n_layer
+        self.n_embd = config.n_embd
+        self.n_head = config.n_head
+        self.head_dim = config.n_embd // config.n_head
+        self.block_size = config.block_size
+        self.vocab_size = vocab_size
+
+        def matrix(rows, cols):
+            # Rows are tuples so that dot() can use them without copying.
+            return [tuple(Value(rng.gauss(0, config.init_std)) for _ in range(cols))
+                    for _ in range(rows)]
+
+        # The order of creation fixes which random numbers each matrix gets.
+        n, v = config.n_embd, vocab_size
+        self.state_dict = {
+            'wte': matrix(v, n),                   # token embeddings: one row per token
+            'wpe': matrix(config.block_size, n),   # position embeddings: one row per position
+            'lm_head': matrix(v, n),               # final vector -> one logit per token
+        }
+        for i in range(config.n_layer):
+            self.state_dict[f'layer{i}.wq'] = matrix(n, n)       # attention: queries
+            self.state_dict[f'layer{i}.wk'] = matrix(n, n)       #            keys
+            self.state_dict[f'layer{i}.wv'] = matrix(n, n)       #            values
+            self.state_dict[f'layer{i}.wo'] = matrix(n, n)       #            output
+            self.state_dict[f'layer{i}.fc1'] = matrix(4 * n, n)  # MLP: widen 4x
+            self.state_dict[f'layer{i}.fc2'] = matrix(n, 4 * n)  #      and back
+        self.params = [p for mat in self.state_dict.values() for row in mat for p in row]
+
+    def new_cache(self):
+        """An empty Cache, for reading a new document from its first position."""
+        return Cache(self)
+
+    def __call__(self, token_id, pos_id, cache):
+        """Logits for the token after token_id, which sits at position pos_id."""
+        sd, nums = self.state_dict, cache.numbers
+        x = [t + p for t, p in zip(sd['wte'][token_id], sd['wpe'][pos_id])]
+        x = rmsnorm(x)
+        for i in range(self.n_layer):
+            # Attention: each head compares this position's query with the key of
+            # every position so far, turns the scores into weights with softmax,
+            # and takes that weighted average of their values.
+            x_residual = x
+            x = rmsnorm(x)
+            q = linear(x, sd[f'layer{i}.wq'], nums[f'layer{i}.wq'])
+            k = linear(x, sd[f'layer{i}.wk'], nums[f'layer{i}.wk'])
+            v = linear(x, sd[f'layer{i}.wv'], nums[f'layer{i}.wv'])
+            x_attn = []
+            for h in range(self.n_head):
+                head = slice(h * self.head_dim, (h + 1) * self.head_dim)
+                keys, values = cache.keys[i][h], cache.values[i][h]
+                keys.append(tuple(k[head]))
+                values.append(v[head])
+                q_h = q[head]
+                # Dividing by sqrt(head_dim) keeps the scores' spread independent
+                # of the head size, so softmax starts out soft rather than peaked.
+                scores = [dot(q_h, k_t) / self.head_dim ** 0.5 for k_t in keys]
+                weights = softmax(scores)
+                # zip(*rows) gives the columns: component j of every value so far.
+                x_attn.extend(dot(weights, column) for column in zip(*values))
+            x = linear(x_attn, sd[f'layer{i}.wo'], nums[f'layer{i}.wo'])
+            x = [a + b for a, b in zip(x, x_residual)]   # residual: add, don't replace
+            # MLP: widen, ReLU, narrow back; applied to each position on its own.
+            x_residual = x
+            x = rmsnorm(x)
+            x = linear(x, sd[f'layer{i}.fc1'], nums[f'layer{i}.fc1'])
+            x = [xi.relu() for xi in x]
+            x = linear(x, sd[f'layer{i}.fc2'], nums[f'layer{i}.fc2'])
+            x = [a + b for a, b in zip(x, x_residual)]
+        return linear(x, sd['lm_head'], nums['lm_head'])
+
+
+class Cache:
+    """What the model keeps while it reads one document, position by position.
+
+    keys[layer][head] and values[layer][head] gain one vector per position.
+    A position appends its own and then attends to the whole list, so it sees
+    itself and the past, never the future.
+
+    numbers[name] is a copy of each weight matrix's values as plain floats.
+    Weights only change between documents (in the optimizer's step), so one
+    read per document replaces a read of every .data at every position, and
+    the forward pass's dot products run about twice as fast.
+    """
+
+    def __init__(self, model):
+        self.keys = [[[] for _ in range(model.n_head)] for _ in range(model.n_layer)]
+        self.values = [[[] for _ in range(model.n_head)] for _ in range(model.n_layer)]
+        self.numbers = {name: [[p.data for p in row] for row in matrix]
+                        for name, matrix in model.state_dict.items()}
+
+
+# ---------------------------------------------------------------------------
+# 5. Training
+#
+# The loss of a document is the cross-entropy of the model's predictions:
+# at each position, -log(the probability it gave the token that came next),
+# averaged over the positions. A perfect model would score 0; guessing
+# uniformly among V tokens scores log(V) (3.3 for 27 tokens).
+#
+# Adam then moves every parameter against its gradient, with a step that it
+# scales per parameter (section 5b).
+# ---------------------------------------------------------------------------
+
+def document_loss(model, tokens):
+    """Mean cross-entropy over a document's positions, as one graph.
+
+    A document longer than the context trains on its first block_size positions.
+    """
+    n = min(model.block_size, len(tokens) - 1)
+    cache = model.new_cache()
+    losses = []
+    for pos_id in range(n):
+        logits = model(tokens[pos_id], pos_id, cache)
+        probs = softmax(logits)
+        losses.append(-probs[tokens[pos_id + 1]].log())
+    return (1 / n) * vsum(losses)
+
+
+class Adam:
+    """Adam: gradient descent with per-parameter step sizes.
+
+        m = beta1 m + (1 - beta1) g        running mean of the gradient
+        v = beta2 v + (1 - beta2) g^2      running mean of its square
+        p -= lr * m_hat / (sqrt(v_hat) + eps)
+
+    m and v start at 0, so early on they are too small, pulled toward their
+    starting point by a factor (1 - beta^t) after t steps. Dividing by exactly
+    that factor (m_hat = m / (1 - beta1^t), likewise v_hat) removes the bias,
+    so the first steps are as large as later ones instead of timidly small.
+    """
+
+    def __init__(self, params, beta1, beta2, eps):
+        self.params = params
+        self.beta1, self.beta2, self.eps = beta1, beta2, eps
+        self.m = [0.0] * len(params)
+        self.v = [0.0] * len(params)
+        self.t = 0
+
+    def step(self, lr):
+        """Update every parameter from its .grad, then zero the .grad for the next step."""
+        self.t += 1
+        beta1, beta2, eps = self.beta1, self.beta2, self.eps
+        m, v = self.m, self.v
+        bias1 = 1 - beta1 ** self.t
+        bias2 = 1 - beta2 ** self.t
+        one_minus_beta1 = 1 - beta1
+        one_minus_beta2 = 1 - beta2
+        for i, p in enumerate(self.params):
+            g = p.grad
+            m_i = m[i] = beta1 * m[i] + one_minus_beta1 * g
+            v_i = v[i] = beta2 * v[i] + one_minus_beta2 * g * g
+            p.data -= lr * (m_i / bias1) / ((v_i / bias2) ** 0.5 + eps)
+            p.grad = 0.0
+
+
+def train(model, tokenizer, docs, config, report=None):
+    """Train on docs in order, one document per step; return the losses.
+
+    report(step, loss), if given, is called after every step.
+    """
+    optimizer = Adam(model.params, config.beta1, config.beta2, config.eps)
+    losses = []
+    for step in range(config.steps):
+        # Only the first block_size characters can fit in the context.
+        doc = docs[step % len(docs)][:model.block_size]
+        loss = document_loss(model, tokenizer.encode(doc))
+        loss.backward()
+        # Learning-rate decay: shrink the step linearly to zero, so that the
+        # last updates fine-tune instead of jumping around.
+        lr = config.learning_rate * (1 - step / config.steps)
+        optimizer.step(lr)
+        losses.append(loss.data)
+        if report:
+            report(step + 1, loss.data)
+    return losses
+
+
+# ---------------------------------------------------------------------------
+# 6. Sampling
+#
+# To write a new document, feed BOS, turn the logits into probabilities,
+# draw the next token from them, feed it back in, and repeat until the model
+# writes BOS (the end) or the context is full. Temperature divides the logits
+# first: below 1 it widens the gaps between them, so likely tokens get
+# likelier (safer, duller text); above 1 it evens them out (wilder text).
+# ---------------------------------------------------------------------------
+
+def sample(model, tokenizer, rng, temperature):
+    """Write one new document."""
+    cache = model.new_cache()
+    token_id = tokenizer.bos
+    out = []
+    for pos_id in range(model.block_size):
+        logits = model(token_id, pos_id, cache)
+        probs = softmax([z / temperature for z in logits])
+        token_id = rng.choices(range(model.vocab_size), weights=[p.data for p in probs])[0]
+        if token_id == tokenizer.bos:
+            break
+        out.append(token_id)
+    return tokenizer.decode(out)
+
+
+# ---------------------------------------------------------------------------
+# 7. Main
+#
+# The whole story in order: read the data, build the tokenizer and the model,
+# train, and sample. One random generator, seeded once, makes every draw in
+# the same order each run: the shuffle, then the weights, then the samples.
+# ---------------------------------------------------------------------------
+
+class _ArgumentParser(argparse.ArgumentParser):
+    def error(self, message):   # one line, not argparse's usage block
+        self.exit(2, f'{self.prog}: error: {message}\n')
+
+
+def parse_args(argv):
+    """Read the command line into a Config, or raise InputError."""
+    d = Config
+    p = _ArgumentParser(
+        prog='microgpt.py',
+        description='Train a tiny GPT on a text file (one document per line), '
+                    'then sample new documents from it.')
+    p.add_argument('--input', default=None, metavar='PATH',
+                   help='training data, one document per line (default: input.txt beside this script)')
+    p.add_argument('--steps', type=int, default=d.steps, metavar='N',
+                   help=f'training steps, one document each (default: {d.steps})')
+    p.add_argument('--seed', type=int, default=d.seed, metavar='N',
+                   help=f'random seed for the shuffle, the weights and the samples (default: {d.seed})')
+    p.add_argument('--temperature', type=float, default=d.temperature, metavar='T',
+                   help=f'sampling temperature, > 0 (default: {d.temperature})')
+    p.add_argument('--samples', type=int, default=d.num_samples, metavar='K',
+                   help=f'documents to sample after training (default: {d.num_samples})')
+    p.add_argument('--n-embd', type=int, default=d.n_embd, metavar='N',
+                   help=f'embedding size (default: {d.n_embd})')
+    p.add_argument('--n-head', type=int, default=d.n_head, metavar='N',
+                   help=f'attention heads; must divide --n-embd (default: {d.n_head})')
+    p.add_argument('--n-layer', type=int, default=d.n_layer, metavar='N',
+                   help=f'transformer layers (default: {d.n_layer})')
+    p.add_argument('--block-size', type=int, default=d.block_size, metavar='N',
+                   help=f'context length in tokens (default: {d.block_size})')
+    p.add_argument('--lr', type=float, default=d.learning_rate, metavar='LR',
+                   help=f'Adam learning rate at step 1 (default: {d.learning_rate})')
+    p.add_argument('--beta1', type=float, default=d.beta1, metavar='B',
+                   help=f"Adam's beta1, in [0, 1) (default: {d.beta1})")
+    p.add_argument('--beta2', type=float, default=d.beta2, metavar='B',
+                   help=f"Adam's beta2, in [0, 1) (default: {d.beta2})")
+    p.add_argument('--eps', type=float, default=d.eps, metavar='E',
+                   help=f"Adam's epsilon, > 0 (default: {d.eps})")
+    p.add_argument('--init-std', type=float, default=d.init_std, metavar='S',
+                   help=f'standard deviation of the initial weights (default: {d.init_std})')
+    a = p.parse_args(argv)
+
+    problems = [
+        (a.steps < 1, f'--steps must be at least 1 (got {a.steps})'),
+        (a.samples < 0, f'--samples must be 0 or more (got {a.samples})'),
+        (not (math.isfinite(a.temperature) and a.temperature > 0),
+         f'--temperature must be a number above 0 (got {a.temperature})'),
+        (a.n_embd < 1, f'--n-embd must be at least 1 (got {a.n_embd})'),
+        (a.n_head < 1, f'--n-head must be at least 1 (got {a.n_head})'),
+        (a.n_layer < 1, f'--n-layer must be at least 1 (got {a.n_layer})'),
+        (a.block_size < 1, f'--block-size must be at least 1 (got {a.block_size})'),
+        (a.n_head >= 1 and a.n_embd % a.n_head != 0,
+         f'--n-embd ({a.n_embd}) must be divisible by --n-head ({a.n_head})'),
+        (not (math.isfinite(a.lr) and a.lr > 0), f'--lr must be a number above 0 (got {a.lr})'),
+        (not 0 <= a.beta1 < 1, f'--beta1 must be in [0, 1) (got {a.beta1})'),
+        (not 0 <= a.beta2 < 1, f'--beta2 must be in [0, 1) (got {a.beta2})'),
+        (not (math.isfinite(a.eps) and a.eps > 0), f'--eps must be a number above 0 (got {a.eps})'),
+        (not (math.isfinite(a.init_std) and a.init_std >= 0),
+         f'--init-std must be a number, 0 or more (got {a.init_std})'),
+    ]
+    for bad, message in problems:
+        if bad:
+            raise InputError(message)
+    config = Config(steps=a.steps, seed=a.seed, temperature=a.temperature,
+                    num_samples=a.samples, n_embd=a.n_embd, n_head=a.n_head,
+                    n_layer=a.n_layer, block_size=a.block_size, learning_rate=a.lr,
+                    beta1=a.beta1, beta2=a.beta2, eps=a.eps, init_std=a.init_std)
+    return config, a.input
+
+
+def run(config, path):
+    rng = random.Random(config.seed)
+    docs = load_docs(path)
+    rng.shuffle(docs)
+    tokenizer = Tokenizer(docs)   # the vocabulary comes from every document...
+    # ...but a run of N steps only ever reads the first N, so the rest are let
+    # go: their memory then serves the training graphs instead of adding to them.
+    del docs[config.steps:]
+    model = GPT(config, tokenizer.vocab_size, rng)
+    print(f'{len(docs):,} documents, {tokenizer.vocab_size} tokens '
+          f'({len(tokenizer.chars)} characters + BOS), {len(model.params):,} parameters')
+
+    # On a terminal, rewrite one progress line in place; keep every 100th.
+    live = sys.stdout.isatty()
+
+    def report(step, loss):
+        last = step == config.steps
+        keep = last or step == 1 or step % 100 == 0
+        if keep or live:
+            print(f'step {step:4d} / {config.steps:4d} | loss {loss:.4f}',
+                  end='\n' if keep else '\r', flush=True)
+
+    # Every node of the graph is freed by reference counting the moment backward
+    # lets go of it (there are no reference cycles), so Python's cycle collector
+    # would only spend time scanning the millions of nodes a run creates.
+    gc.disable()
+    start = time.perf_counter()
+    try:
+        losses = train(model, tokenizer, docs, config, report)
+    finally:
+        gc.enable()
+    seconds = time.perf_counter() - start
+    k = min(50, len(losses))
+    print(f'trained in {seconds:.1f} s ({1000 * seconds / config.steps:.1f} ms per step); '
+          f'mean loss of the first {k} steps {sum(losses[:k]) / k:.4f}, '
+          f'of the last {k} {sum(losses[-k:]) / k:.4f}')
+
+    if config.num_samples:
+        print(f'--- {config.num_samples} new documents (temperature {config.temperature}) ---')
+    for i in range(config.num_samples):
+        print(f'sample {i + 1:2d}: {sample(model, tokenizer, rng, config.temperature)}')
+
+
+def main(argv=None):
+    try:
+        config, path = parse_args(sys.argv[1:] if argv is None else argv)
+        if path is None:
+            path = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'input.txt')
+        run(config, path)
+    except InputError as e:
+        print(f'microgpt.py: error: {e}', file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print('\ninterrupted', file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
