@@ -262,7 +262,7 @@ def vsum(values):
     return Value(total, tuple(values), (1.0,) * len(values))
 
 
-def dot(a, b, a_numbers=None, b_numbers=None):
+def dot(a, b):
     """a[0]*b[0] + a[1]*b[1] + ... as one node that holds both vectors.
 
     Written with * and +, a dot product of length n would be 2n nodes and 4n
@@ -271,19 +271,12 @@ def dot(a, b, a_numbers=None, b_numbers=None):
     need no storing: d(a.b)/da_i is just b_i, which backward() reads from b.
     Linear layers are nothing but dot products, so this is where most of the
     model's arithmetic happens.
-
-    a_numbers and b_numbers, if given, are the vectors' values as plain
-    floats, so that a caller that already has them saves reading each .data.
     """
     a, b = tuple(a), tuple(b)   # a tuple stays the same object (see _inputs)
     if len(a) != len(b):
         raise ValueError(f'dot of vectors of different lengths ({len(a)} and {len(b)})')
-    if a_numbers is None:
-        a_numbers = [x.data for x in a]
-    if b_numbers is None:
-        b_numbers = [y.data for y in b]
     # _local_grads=None marks a dot node: backward() reads its derivatives from a and b.
-    return Value(sum(map(operator.mul, a_numbers, b_numbers)), (a, b), None)
+    return Value(sum(x.data * y.data for x, y in zip(a, b)), (a, b), None)
 
 
 def _inputs(node, searched):
@@ -381,7 +374,9 @@ def linear(x, w, w_numbers):
     """
     x = tuple(x)
     x_numbers = [xi.data for xi in x]
-    return [dot(row, x, row_numbers, x_numbers) for row, row_numbers in zip(w, w_numbers)]
+    # Each row's dot node, made directly from numbers already at hand (see dot).
+    return [Value(sum(map(operator.mul, row_numbers, x_numbers)), (row, x), None)
+            for row, row_numbers in zip(w, w_numbers)]
 
 
 def softmax(logits):
@@ -408,7 +403,16 @@ def rmsnorm(x):
     It keeps the numbers entering each layer at a steady size, which makes
     training stable. The 1e-5 guards against dividing by zero.
     """
-    mean_square = vsum([xi * xi for xi in x]) / len(x)
+    # The sum of squares x_0^2 + x_1^2 + ... is one node. Each square x_i * x_i
+    # has x_i as both of its factors, so x_i is listed twice among the inputs,
+    # each time with the other factor, x_i, as its local derivative: exactly
+    # what 16 product nodes and a sum would pass back, in one node.
+    x = tuple(x)
+    numbers = tuple(xi.data for xi in x)
+    total = 0.0
+    for n in numbers:   # left to right, as in vsum
+        total += n * n
+    mean_square = Value(total, x + x, numbers + numbers) / len(x)
     scale = (mean_square + 1e-5) ** -0.5
     return [xi * scale for xi in x]
 
@@ -469,11 +473,11 @@ class GPT:
                 keys, values = cache.keys[i][h], cache.values[i][h]
                 keys.append(tuple(k[head]))
                 values.append(v[head])
-                q_h = q[head]
+                q_h = tuple(q[head])   # tuples: one vector shared by many dots
                 # Dividing by sqrt(head_dim) keeps the scores' spread independent
                 # of the head size, so softmax starts out soft rather than peaked.
                 scores = [dot(q_h, k_t) / self.head_dim ** 0.5 for k_t in keys]
-                weights = softmax(scores)
+                weights = tuple(softmax(scores))
                 # zip(*rows) gives the columns: component j of every value so far.
                 x_attn.extend(dot(weights, column) for column in zip(*values))
             x = linear(x_attn, sd[f'layer{i}.wo'], nums[f'layer{i}.wo'])
