@@ -18,7 +18,6 @@ Only the standard library is used. Importing this file runs nothing: the
 story is told by main(), at the bottom.
 """
 
-import argparse
 import gc
 import math
 import operator
@@ -631,74 +630,92 @@ def sample(model, tokenizer, rng, temperature):
 # the same order each run: the shuffle, then the weights, then the samples.
 # ---------------------------------------------------------------------------
 
-class _ArgumentParser(argparse.ArgumentParser):
-    def error(self, message):   # one line, not argparse's usage block
-        self.exit(2, f'{self.prog}: error: {message}\n')
+# The command line sets the Config's knobs. (A small parser of our own rather
+# than argparse: argparse brings in the re module, about a megabyte of memory
+# on some Pythons, a noticeable share of this whole program's.)
+OPTIONS = [  # flag, Config setting, type, what it does
+    ('--steps', 'steps', int, 'training steps, one document each'),
+    ('--seed', 'seed', int, 'seed for the shuffle, the weights and the samples'),
+    ('--temperature', 'temperature', float, 'sampling temperature, above 0'),
+    ('--samples', 'num_samples', int, 'documents to write after training'),
+    ('--n-embd', 'n_embd', int, 'embedding size'),
+    ('--n-head', 'n_head', int, 'attention heads; must divide --n-embd'),
+    ('--n-layer', 'n_layer', int, 'transformer layers'),
+    ('--block-size', 'block_size', int, 'context length, in tokens'),
+    ('--lr', 'learning_rate', float, "Adam's learning rate at the first step"),
+    ('--beta1', 'beta1', float, "Adam's beta1, in [0, 1)"),
+    ('--beta2', 'beta2', float, "Adam's beta2, in [0, 1)"),
+    ('--eps', 'eps', float, "Adam's epsilon, above 0"),
+    ('--init-std', 'init_std', float, 'standard deviation of the initial weights'),
+]
+
+def usage():
+    """The --help text: every option, with its default."""
+    lines = [
+        'usage: python microgpt.py [--input PATH] [--steps N] [other options]',
+        '',
+        'Train a tiny GPT on a text file (one document per line), then sample',
+        'new documents from it.',
+        '',
+        'options:',
+        '  --input PATH       training data, one document per line',
+        '                     (default: input.txt beside this script)',
+    ]
+    for flag, name, kind, text in OPTIONS:
+        flag_and_value = flag + (' N' if kind is int else ' X')
+        lines.append(f'  {flag_and_value:18s} {text} (default: {getattr(Config, name)})')
+    return '\n'.join(lines)
 
 
 def parse_args(argv):
-    """Read the command line into a Config, or raise InputError."""
-    d = Config
-    p = _ArgumentParser(
-        prog='microgpt.py',
-        description='Train a tiny GPT on a text file (one document per line), '
-                    'then sample new documents from it.')
-    p.add_argument('--input', default=None, metavar='PATH',
-                   help='training data, one document per line (default: input.txt beside this script)')
-    p.add_argument('--steps', type=int, default=d.steps, metavar='N',
-                   help=f'training steps, one document each (default: {d.steps})')
-    p.add_argument('--seed', type=int, default=d.seed, metavar='N',
-                   help=f'random seed for the shuffle, the weights and the samples (default: {d.seed})')
-    p.add_argument('--temperature', type=float, default=d.temperature, metavar='T',
-                   help=f'sampling temperature, > 0 (default: {d.temperature})')
-    p.add_argument('--samples', type=int, default=d.num_samples, metavar='K',
-                   help=f'documents to sample after training (default: {d.num_samples})')
-    p.add_argument('--n-embd', type=int, default=d.n_embd, metavar='N',
-                   help=f'embedding size (default: {d.n_embd})')
-    p.add_argument('--n-head', type=int, default=d.n_head, metavar='N',
-                   help=f'attention heads; must divide --n-embd (default: {d.n_head})')
-    p.add_argument('--n-layer', type=int, default=d.n_layer, metavar='N',
-                   help=f'transformer layers (default: {d.n_layer})')
-    p.add_argument('--block-size', type=int, default=d.block_size, metavar='N',
-                   help=f'context length in tokens (default: {d.block_size})')
-    p.add_argument('--lr', type=float, default=d.learning_rate, metavar='LR',
-                   help=f'Adam learning rate at step 1 (default: {d.learning_rate})')
-    p.add_argument('--beta1', type=float, default=d.beta1, metavar='B',
-                   help=f"Adam's beta1, in [0, 1) (default: {d.beta1})")
-    p.add_argument('--beta2', type=float, default=d.beta2, metavar='B',
-                   help=f"Adam's beta2, in [0, 1) (default: {d.beta2})")
-    p.add_argument('--eps', type=float, default=d.eps, metavar='E',
-                   help=f"Adam's epsilon, > 0 (default: {d.eps})")
-    p.add_argument('--init-std', type=float, default=d.init_std, metavar='S',
-                   help=f'standard deviation of the initial weights (default: {d.init_std})')
-    a = p.parse_args(argv)
+    """Read the command line into (Config, input path); raise InputError if it is wrong."""
+    known = {flag: (name, kind) for flag, name, kind, _ in OPTIONS}
+    settings, path = {}, None
+    args = list(argv)
+    while args:
+        arg = args.pop(0)
+        flag, equals, value = arg.partition('=')   # both --steps 5 and --steps=5
+        if flag != '--input' and flag not in known:
+            raise InputError(f'unknown option {arg!r} (see --help)')
+        if not equals:
+            if not args:
+                raise InputError(f'{flag} needs a value')
+            value = args.pop(0)
+        if flag == '--input':
+            path = value
+            continue
+        name, kind = known[flag]
+        try:
+            settings[name] = kind(value)
+        except ValueError:
+            wanted = 'a whole number' if kind is int else 'a number'
+            raise InputError(f'{flag} needs {wanted} (got {value!r})') from None
+    config = Config(**settings)
 
+    c = config
     problems = [
-        (a.steps < 1, f'--steps must be at least 1 (got {a.steps})'),
-        (a.samples < 0, f'--samples must be 0 or more (got {a.samples})'),
-        (not (math.isfinite(a.temperature) and a.temperature > 0),
-         f'--temperature must be a number above 0 (got {a.temperature})'),
-        (a.n_embd < 1, f'--n-embd must be at least 1 (got {a.n_embd})'),
-        (a.n_head < 1, f'--n-head must be at least 1 (got {a.n_head})'),
-        (a.n_layer < 1, f'--n-layer must be at least 1 (got {a.n_layer})'),
-        (a.block_size < 1, f'--block-size must be at least 1 (got {a.block_size})'),
-        (a.n_head >= 1 and a.n_embd % a.n_head != 0,
-         f'--n-embd ({a.n_embd}) must be divisible by --n-head ({a.n_head})'),
-        (not (math.isfinite(a.lr) and a.lr > 0), f'--lr must be a number above 0 (got {a.lr})'),
-        (not 0 <= a.beta1 < 1, f'--beta1 must be in [0, 1) (got {a.beta1})'),
-        (not 0 <= a.beta2 < 1, f'--beta2 must be in [0, 1) (got {a.beta2})'),
-        (not (math.isfinite(a.eps) and a.eps > 0), f'--eps must be a number above 0 (got {a.eps})'),
-        (not (math.isfinite(a.init_std) and a.init_std >= 0),
-         f'--init-std must be a number, 0 or more (got {a.init_std})'),
+        (c.steps < 1, f'--steps must be at least 1 (got {c.steps})'),
+        (c.num_samples < 0, f'--samples must be 0 or more (got {c.num_samples})'),
+        (not (math.isfinite(c.temperature) and c.temperature > 0),
+         f'--temperature must be a number above 0 (got {c.temperature})'),
+        (c.n_embd < 1, f'--n-embd must be at least 1 (got {c.n_embd})'),
+        (c.n_head < 1, f'--n-head must be at least 1 (got {c.n_head})'),
+        (c.n_layer < 1, f'--n-layer must be at least 1 (got {c.n_layer})'),
+        (c.block_size < 1, f'--block-size must be at least 1 (got {c.block_size})'),
+        (c.n_head >= 1 and c.n_embd % c.n_head != 0,
+         f'--n-embd ({c.n_embd}) must be divisible by --n-head ({c.n_head})'),
+        (not (math.isfinite(c.learning_rate) and c.learning_rate > 0),
+         f'--lr must be a number above 0 (got {c.learning_rate})'),
+        (not 0 <= c.beta1 < 1, f'--beta1 must be in [0, 1) (got {c.beta1})'),
+        (not 0 <= c.beta2 < 1, f'--beta2 must be in [0, 1) (got {c.beta2})'),
+        (not (math.isfinite(c.eps) and c.eps > 0), f'--eps must be a number above 0 (got {c.eps})'),
+        (not (math.isfinite(c.init_std) and c.init_std >= 0),
+         f'--init-std must be a number, 0 or more (got {c.init_std})'),
     ]
     for bad, message in problems:
         if bad:
             raise InputError(message)
-    config = Config(steps=a.steps, seed=a.seed, temperature=a.temperature,
-                    num_samples=a.samples, n_embd=a.n_embd, n_head=a.n_head,
-                    n_layer=a.n_layer, block_size=a.block_size, learning_rate=a.lr,
-                    beta1=a.beta1, beta2=a.beta2, eps=a.eps, init_std=a.init_std)
-    return config, a.input
+    return config, path
 
 
 def run(config, path):
@@ -745,8 +762,12 @@ def run(config, path):
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if '-h' in argv or '--help' in argv:
+        print(usage())
+        return 0
     try:
-        config, path = parse_args(sys.argv[1:] if argv is None else argv)
+        config, path = parse_args(argv)
         if path is None:
             path = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'input.txt')
         run(config, path)
