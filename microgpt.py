@@ -220,7 +220,11 @@ class Value:
         return self ** -1 * other
 
     def backward(self):
-        """Fill in .grad of every Value that self was computed from."""
+        """Fill in .grad of every Value that self was computed from.
+
+        It frees the graph as it goes (see the pruning below), so it runs once
+        per graph: to backward again, compute again.
+        """
         order = topological_order(self)
         self.grad = 1.0   # d(self)/d(self)
         # Walk from self down to the leaves. topological_order puts every node
@@ -244,8 +248,9 @@ class Value:
             # Graph pruning: this node's gradient has been passed on, so it lets
             # go of its inputs. Every node is freed as soon as its last user has
             # done this, so the graph of a training step is released while
-            # backward runs, and no step's graph outlives it.
-            node._children = ()
+            # backward runs, and no step's graph outlives it. (None, unlike a
+            # leaf's (), records that there was a graph here.)
+            node._children = None
 
 
 def vsum(values):
@@ -255,10 +260,11 @@ def vsum(values):
     The total is added up left to right, exactly as that chain would round
     it. (On floats, sum() itself rounds differently from Python 3.12 on.)
     """
+    values = tuple(values)
     total = 0.0
     for v in values:
         total += v.data
-    return Value(total, tuple(values), (1.0,) * len(values))
+    return Value(total, values, (1.0,) * len(values))
 
 
 def dot(a, b):
@@ -311,7 +317,9 @@ def topological_order(root):
     order makes every run reproducible bit for bit.
     """
     order = []
-    if not root._children:   # a leaf, or a graph that backward already pruned
+    if root._children is None:
+        raise RuntimeError('backward() already ran through this value and freed its graph')
+    if not root._children:   # a leaf: nothing below it
         return order
     # Each search marks the nodes it has reached with a token of its own. A set
     # of seen nodes would work too, but a mark costs no memory (the slot fits
@@ -719,15 +727,17 @@ def parse_args(argv):
 
 
 def run(config, path):
+    """Sections 1 to 6 in order, printing as they go."""
     rng = random.Random(config.seed)
     docs = load_docs(path)
+    num_docs = len(docs)
     rng.shuffle(docs)
     tokenizer = Tokenizer(docs)   # the vocabulary comes from every document...
     # ...but a run of N steps only ever reads the first N, so the rest are let
     # go: their memory then serves the training graphs instead of adding to them.
     del docs[config.steps:]
     model = GPT(config, tokenizer.vocab_size, rng)
-    print(f'{len(docs):,} documents, {tokenizer.vocab_size} tokens '
+    print(f'{num_docs:,} documents, {tokenizer.vocab_size} tokens '
           f'({len(tokenizer.chars)} characters + BOS), {len(model.params):,} parameters')
 
     # On a terminal, rewrite one progress line in place; keep every 100th.
@@ -743,22 +753,31 @@ def run(config, path):
     # Every node of the graph is freed by reference counting the moment backward
     # lets go of it (there are no reference cycles), so Python's cycle collector
     # would only spend time scanning the millions of nodes a run creates.
+    gc_was_on = gc.isenabled()
     gc.disable()
-    start = time.perf_counter()
     try:
+        start = time.perf_counter()
         losses = train(model, tokenizer, docs, config, report)
-    finally:
-        gc.enable()
-    seconds = time.perf_counter() - start
-    k = min(50, len(losses))
-    print(f'trained in {seconds:.1f} s ({1000 * seconds / config.steps:.1f} ms per step); '
-          f'mean loss of the first {k} steps {sum(losses[:k]) / k:.4f}, '
-          f'of the last {k} {sum(losses[-k:]) / k:.4f}')
+        seconds = time.perf_counter() - start
+        summary = f'trained in {seconds:.1f} s ({1000 * seconds / config.steps:.1f} ms per step)'
+        k = min(50, config.steps // 2)
+        if k:
+            summary += (f'; mean loss over the first {k} steps {sum(losses[:k]) / k:.4f}, '
+                        f'over the last {k} {sum(losses[-k:]) / k:.4f}')
+        print(summary)
 
-    if config.num_samples:
-        print(f'--- {config.num_samples} new documents (temperature {config.temperature}) ---')
-    for i in range(config.num_samples):
-        print(f'sample {i + 1:2d}: {sample(model, tokenizer, rng, config.temperature)}')
+        if config.num_samples:
+            print(f'--- {config.num_samples} new documents (temperature {config.temperature}) ---')
+        for i in range(config.num_samples):
+            print(f'sample {i + 1:2d}: {sample(model, tokenizer, rng, config.temperature)}')
+    except (ArithmeticError, ValueError) as e:
+        # Settings can be valid one by one and still make the numbers blow up:
+        # a huge learning rate, say, drives a probability to 0 and its log to -inf.
+        raise InputError(f'the numbers blew up ({e}); try a smaller --lr or '
+                         f'--init-std, or a larger --temperature') from None
+    finally:
+        if gc_was_on:
+            gc.enable()
 
 
 def main(argv=None):
@@ -766,6 +785,10 @@ def main(argv=None):
     if '-h' in argv or '--help' in argv:
         print(usage())
         return 0
+    if hasattr(sys.stdout, 'reconfigure'):
+        # A terminal that cannot show some character (a name in another script)
+        # gets a '?' instead of a crash.
+        sys.stdout.reconfigure(errors='replace')
     try:
         config, path = parse_args(argv)
         if path is None:
@@ -777,6 +800,11 @@ def main(argv=None):
     except KeyboardInterrupt:
         print('\ninterrupted', file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # Whoever read our output stopped (as `| head` does): stop quietly, and
+        # point stdout at nothing so that Python's final flush finds no pipe.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     return 0
 
 
