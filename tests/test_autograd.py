@@ -1,0 +1,429 @@
+"""The scalar autograd engine: Value, vsum, dot, softmax, rmsnorm, linear.
+
+Every gradient is checked against central finite differences,
+(f(x + h) - f(x - h)) / 2h, computed from forward values only, so the checks
+do not restate the derivative formulas of the code under test.
+
+Tolerance. Python floats are IEEE float64 (machine epsilon 2.2e-16). A central
+difference has truncation error h^2 |f'''| / 6 and rounding error about
+eps |f| / h. With h = 1e-6 and the O(1) inputs used here (|f| <= ~10,
+|f'''| <= ~300) that is at most ~5e-11 + ~2e-9. The check used everywhere is
+
+    abs(numeric - analytic) <= ATOL + RTOL * abs(numeric)
+
+with ATOL = 1e-8 and RTOL = 1e-6. That sits above the worst rounding noise
+(measured over this file: 7e-10, on a gradient of 8.3), so rounding is never
+flagged; yet a wrong derivative -- a wrong sign, a factor of 2, a missing
+contribution -- is off by the size of a gradient (>= 1e-2 at these points),
+over 10^4 times the tolerance.
+"""
+
+import gc
+import math
+import random
+import weakref
+
+import pytest
+
+import microgpt
+from microgpt import Value, dot, rmsnorm, softmax, topological_order, vsum
+from conftest import gc_disabled, numbers
+
+H = 1e-6
+ATOL = 1e-8
+RTOL = 1e-6
+
+
+def assert_grad_close(numeric, analytic, label=''):
+    assert math.isfinite(analytic), f'{label}: analytic gradient {analytic!r}'
+    assert abs(numeric - analytic) <= ATOL + RTOL * abs(numeric), (
+        f'{label}: numeric {numeric!r} vs analytic {analytic!r} '
+        f'(difference {abs(numeric - analytic):.3g})')
+
+
+def numeric_gradient(build, xs, i, h=H):
+    """d build / d xs[i] by central differences, from freshly built forward passes."""
+    plus = list(xs)
+    minus = list(xs)
+    plus[i] += h
+    minus[i] -= h
+    f_plus = build([Value(x) for x in plus]).data
+    f_minus = build([Value(x) for x in minus]).data
+    return (f_plus - f_minus) / (2 * h)
+
+
+def check_gradients(build, xs):
+    """Compare backward()'s gradient of build(leaves) with finite differences, per input.
+
+    build maps a list of leaf Values to one output Value; it is called afresh
+    for every evaluation, because backward() takes its graph apart.
+    """
+    leaves = [Value(float(x)) for x in xs]
+    out = build(leaves)
+    out.backward()
+    for i, leaf in enumerate(leaves):
+        assert_grad_close(numeric_gradient(build, xs, i), leaf.grad, f'input {i}')
+    return [leaf.grad for leaf in leaves]
+
+
+# Helpers that apply the same function to a Value or to a plain float, so one
+# expression yields both the Value under test and an independent float reference.
+def log(x):
+    return x.log() if isinstance(x, Value) else math.log(x)
+
+
+def exp(x):
+    return x.exp() if isinstance(x, Value) else math.exp(x)
+
+
+def relu(x):
+    return x.relu() if isinstance(x, Value) else max(0.0, x)
+
+
+# (name, function, a point to evaluate it at). Binary ops take two inputs.
+# Points keep away from poles, from log/pow domain edges and from relu's kink.
+OPS = [
+    ('a + b', lambda a, b: a + b, (1.37, -0.61)),
+    ('a + number', lambda a: a + 2.5, (1.37,)),
+    ('number + a', lambda a: 2.5 + a, (1.37,)),
+    ('a - b', lambda a, b: a - b, (1.37, -0.61)),
+    ('a - number', lambda a: a - 1.75, (1.37,)),
+    ('number - a', lambda a: 1.75 - a, (1.37,)),
+    ('a * b', lambda a, b: a * b, (1.37, -0.61)),
+    ('a * number', lambda a: a * -3.0, (1.37,)),
+    ('number * a', lambda a: -3.0 * a, (1.37,)),
+    ('a / b', lambda a, b: a / b, (1.37, -0.61)),
+    ('a / number', lambda a: a / 0.8, (1.37,)),
+    ('number / a', lambda a: 2.0 / a, (1.37,)),
+    ('a ** 2', lambda a: a ** 2, (-1.37,)),
+    ('a ** 3', lambda a: a ** 3, (-0.83,)),
+    ('a ** 0', lambda a: a ** 0, (1.37,)),
+    ('a ** 1', lambda a: a ** 1, (1.37,)),
+    ('a ** -1', lambda a: a ** -1, (-0.74,)),
+    ('a ** -2', lambda a: a ** -2, (0.74,)),
+    ('a ** 0.5', lambda a: a ** 0.5, (0.74,)),
+    ('a ** 1.5', lambda a: a ** 1.5, (1.37,)),
+    ('a ** -0.5', lambda a: a ** -0.5, (0.74,)),
+    ('a ** -2.5', lambda a: a ** -2.5, (0.91,)),
+    ('-a', lambda a: -a, (1.37,)),
+    ('log(a)', lambda a: log(a), (0.63,)),
+    ('log(a) large', lambda a: log(a), (17.0,)),
+    ('exp(a)', lambda a: exp(a), (1.37,)),
+    ('exp(a) negative', lambda a: exp(a), (-2.2,)),
+    ('relu(a), a > 0', lambda a: relu(a), (1.37,)),
+    ('relu(a), a < 0', lambda a: relu(a), (-0.61,)),
+    ('a / b, both negative', lambda a, b: a / b, (-1.1, -0.45)),
+    ('a * b + number / a - b ** 2', lambda a, b: a * b + 3.0 / a - b ** 2, (0.9, 1.4)),
+]
+OP_IDS = [name for name, _, _ in OPS]
+
+
+@pytest.mark.parametrize('name, fn, point', OPS, ids=OP_IDS)
+def test_op_gradient_matches_finite_differences(name, fn, point):
+    """backward() gives each input the derivative that finite differences measure."""
+    check_gradients(lambda vs: fn(*vs), point)
+
+
+@pytest.mark.parametrize('name, fn, point', OPS, ids=OP_IDS)
+def test_op_forward_value_matches_float_math(name, fn, point):
+    """Each op computes the same number as plain float arithmetic."""
+    expected = fn(*point)
+    got = fn(*[Value(x) for x in point])
+    assert isinstance(got, Value)
+    assert got.data == pytest.approx(expected, rel=1e-12, abs=1e-15)
+
+
+def test_expression_mixing_numbers_and_a_value_has_the_calculus_derivative():
+    """5/a - 3a + (1 - a)*2 has derivative -5/a^2 - 5, whichever side the numbers are on."""
+    a = Value(2.0)
+    out = 5.0 / a - 3.0 * a + (1.0 - a) * 2.0
+    out.backward()
+    # d/da [5/a - 3a + 2 - 2a] = -5/a^2 - 5
+    assert a.grad == pytest.approx(-5.0 / 4.0 - 5.0, rel=1e-12)
+
+
+def test_power_with_a_value_exponent_is_rejected():
+    """** takes a number exponent only."""
+    with pytest.raises(TypeError):
+        Value(2.0) ** Value(3.0)
+
+
+# --- a Value used more than once ------------------------------------------
+
+def test_gradient_accumulates_over_repeated_use():
+    """For f(a) = a*a + a, the gradient is 2a + 1: every use of a contributes."""
+    a = Value(1.7)
+    f = a * a + a
+    f.backward()
+    assert a.grad == pytest.approx(2 * 1.7 + 1, rel=1e-12)
+    check_gradients(lambda vs: vs[0] * vs[0] + vs[0], [1.7])
+
+
+@pytest.mark.parametrize('fn, expected', [
+    (lambda a: a + a, lambda x: 2.0),
+    (lambda a: a - a, lambda x: 0.0),
+    (lambda a: a * a, lambda x: 2 * x),
+    (lambda a: a / a, lambda x: 0.0),
+    (lambda a: a * a * a - a / 2.0, lambda x: 3 * x * x - 0.5),
+], ids=['a+a', 'a-a', 'a*a', 'a/a', 'a*a*a-a/2'])
+def test_same_value_on_both_sides_of_an_op(fn, expected):
+    """The same object as both operands gets both contributions."""
+    a = Value(1.3)
+    fn(a).backward()
+    assert a.grad == pytest.approx(expected(1.3), abs=1e-12)
+    check_gradients(lambda vs: fn(vs[0]), [1.3])
+
+
+def test_shared_subexpression_in_several_branches():
+    """A node feeding several later nodes passes on the sum of their gradients."""
+    def build(vs):
+        a, b, c = vs
+        s = a * b + c          # used three times below
+        return s.exp() + s * s - log(s) * a + relu(s) / b
+    check_gradients(build, [0.7, 1.3, 0.4])
+
+
+def test_deep_chain_backward_without_recursion_limit():
+    """A graph far deeper than the recursion limit still gets correct gradients."""
+    depth = 5000
+    def build(vs):
+        x, = vs
+        y = x
+        for _ in range(depth):
+            y = y * 0.999 + x * 0.001
+        return y
+    # y_n = x for every n, so dy/dx = 1 exactly (up to rounding).
+    grads = check_gradients(build, [0.8])
+    assert grads[0] == pytest.approx(1.0, abs=1e-9)
+
+
+def test_backward_of_a_leaf_sets_its_own_gradient():
+    """A lone Value's gradient with respect to itself is 1."""
+    a = Value(3.0)
+    a.backward()
+    assert a.grad == 1.0
+
+
+# --- vsum --------------------------------------------------------------------
+
+def test_vsum_gradient_and_value():
+    """vsum adds its inputs; each input's gradient is the output's."""
+    xs = [0.3, -1.2, 2.5, 0.05]
+    check_gradients(lambda vs: vsum(vs) * vsum(vs), xs)
+    assert vsum([Value(x) for x in xs]).data == pytest.approx(math.fsum(xs), rel=1e-15)
+
+
+def test_vsum_with_repeated_and_intermediate_inputs():
+    """An input listed twice counts twice; intermediate nodes pass gradient on."""
+    def build(vs):
+        a, b = vs
+        return vsum([a, a, b, a * b, exp(a)]) ** 2
+    grads = check_gradients(build, [0.6, -0.9])
+    assert grads[0] != 0.0
+
+
+def test_vsum_of_nothing_is_zero():
+    assert vsum([]).data == 0
+
+
+# --- dot -----------------------------------------------------------------------
+
+def _split(vs, n):
+    return vs[:n], vs[n:]
+
+
+def test_dot_gradient_and_value():
+    """dot(a, b) = sum a_i b_i, with the right gradient for every element of both."""
+    rng = random.Random(1)
+    xs = [rng.uniform(-2, 2) for _ in range(10)]
+    def build(vs):
+        a, b = _split(vs, 5)
+        return dot(a, b)
+    check_gradients(build, xs)
+    value = dot([Value(x) for x in xs[:5]], [Value(x) for x in xs[5:]]).data
+    assert value == pytest.approx(math.fsum(x * y for x, y in zip(xs[:5], xs[5:])), rel=1e-12)
+
+
+def test_dot_of_a_vector_with_itself():
+    """dot(x, x) = |x|^2: each element's gradient is 2 x_i (both slots count)."""
+    xs = [0.5, -1.5, 2.0]
+    grads = check_gradients(lambda vs: dot(vs, vs), xs)
+    assert grads == pytest.approx([2 * x for x in xs], rel=1e-12)
+    # The same tuple object in both slots, too.
+    grads = check_gradients(lambda vs: (lambda t: dot(t, t))(tuple(vs)), xs)
+    assert grads == pytest.approx([2 * x for x in xs], rel=1e-12)
+
+
+def test_dot_of_vectors_sharing_some_elements():
+    """dot(a, b) where some Values sit in both a and b."""
+    def build(vs):
+        x0, x1, x2, x3 = vs
+        return dot([x0, x1, x2], [x2, x0, x3])   # x0*x2 + x1*x0 + x2*x3
+    grads = check_gradients(build, [0.4, -1.1, 1.7, 0.9])
+    assert grads[0] == pytest.approx(1.7 + -1.1, rel=1e-12)
+
+
+def test_one_vector_feeding_many_dot_products():
+    """A vector object reused by several dot nodes gets the gradient of all of them."""
+    def build(vs):
+        t = tuple(vs[0:3])
+        u, w = vs[3:6], vs[6:9]
+        return dot(t, u) * dot(t, w) + dot(w, t) - dot(u, t) ** 2
+    rng = random.Random(2)
+    check_gradients(build, [rng.uniform(-1.5, 1.5) for _ in range(9)])
+
+
+def test_nested_dot_products_with_intermediate_elements():
+    """Vectors of computed nodes, themselves fed by dots of the same vectors."""
+    def build(vs):
+        x0, x1, x2, x3 = vs
+        t = (x0 * x1, exp(x2), x3 + x0)
+        y = dot(t, (x1, x2, x3))
+        t2 = (y, t[0], x1 * 2.0)
+        z = dot(t2, t) + dot(t2, t2)
+        return dot((z, y, t[2]), t) / 10.0
+    check_gradients(build, [0.3, -0.8, 0.5, 1.1])
+
+
+def test_dot_rejects_vectors_of_different_lengths():
+    with pytest.raises(ValueError):
+        dot([Value(1.0), Value(2.0)], [Value(3.0)])
+
+
+# --- softmax, rmsnorm, linear ----------------------------------------------
+
+def test_softmax_full_jacobian():
+    """Every output of softmax against every input."""
+    zs = [0.4, -1.3, 2.1, 0.0, 0.7]
+    for j in range(len(zs)):
+        check_gradients(lambda vs, j=j: softmax(vs)[j], zs)
+
+
+def test_softmax_of_a_weighted_loss():
+    """A typical use: -log p_target plus a weighted sum of the probabilities."""
+    zs = [1.2, -0.4, 0.3, 2.2]
+    check_gradients(lambda vs: -log(softmax(vs)[2]) + dot(softmax(vs), vs), zs)
+
+
+def test_softmax_values():
+    """Probabilities are positive, sum to 1 and match exp(z_i) / sum exp(z)."""
+    zs = [0.4, -1.3, 2.1, 0.0, 0.7]
+    probs = [p.data for p in softmax([Value(z) for z in zs])]
+    total = math.fsum(math.exp(z) for z in zs)
+    assert probs == pytest.approx([math.exp(z) / total for z in zs], rel=1e-12)
+    assert math.fsum(probs) == pytest.approx(1.0, abs=1e-15)
+
+
+def test_softmax_does_not_overflow_on_large_scores():
+    """Scores of +-1000 give finite, correct probabilities and gradients."""
+    zs = [1000.0, 999.0, -1000.0]
+    probs = softmax([Value(z) for z in zs])
+    expected_top = 1 / (1 + math.exp(-1.0))
+    assert probs[0].data == pytest.approx(expected_top, rel=1e-12)
+    assert probs[1].data == pytest.approx(1 - expected_top, rel=1e-12)
+    assert probs[2].data == 0.0
+    check_gradients(lambda vs: softmax(vs)[0], zs)
+
+
+def test_rmsnorm_full_jacobian():
+    """Every output of rmsnorm against every input."""
+    xs = [0.5, -1.2, 0.8, 2.0, -0.3]
+    for j in range(len(xs)):
+        check_gradients(lambda vs, j=j: rmsnorm(vs)[j], xs)
+
+
+def test_rmsnorm_values():
+    """The output is x / sqrt(mean(x^2) + 1e-5), so its mean square is just under 1."""
+    xs = [0.5, -1.2, 0.8, 2.0, -0.3]
+    ms = math.fsum(x * x for x in xs) / len(xs)
+    ys = [y.data for y in rmsnorm([Value(x) for x in xs])]
+    assert ys == pytest.approx([x / math.sqrt(ms + 1e-5) for x in xs], rel=1e-12)
+    assert math.fsum(y * y for y in ys) / len(ys) == pytest.approx(ms / (ms + 1e-5), rel=1e-12)
+
+
+def test_rmsnorm_of_zeros_is_finite():
+    """The 1e-5 keeps an all-zero vector from dividing by zero."""
+    ys = rmsnorm([Value(0.0) for _ in range(4)])
+    assert [y.data for y in ys] == [0.0] * 4
+
+
+def test_linear_gradient_and_value():
+    """linear(x, w) is w times x, with gradients for x and every weight."""
+    rng = random.Random(3)
+    rows, cols = 3, 4
+    xs = [rng.uniform(-1, 1) for _ in range(cols + rows * cols)]
+
+    def build(vs):
+        x, flat = vs[:cols], vs[cols:]
+        w = [tuple(flat[r * cols:(r + 1) * cols]) for r in range(rows)]
+        out = microgpt.linear(x, w, numbers(w))
+        return dot(out, out) + out[0]
+    check_gradients(build, xs)
+
+    x = xs[:cols]
+    w = [xs[cols + r * cols: cols + (r + 1) * cols] for r in range(rows)]
+    w_values = [tuple(Value(v) for v in row) for row in w]
+    got = microgpt.linear([Value(v) for v in x], w_values, numbers(w_values))
+    expected = [math.fsum(a * b for a, b in zip(row, x)) for row in w]
+    assert [g.data for g in got] == pytest.approx(expected, rel=1e-12)
+
+
+# --- topological order and graph pruning -------------------------------------
+
+def test_topological_order_lists_each_node_after_its_inputs():
+    """Every non-leaf node appears once, after every non-leaf node it was computed from."""
+    a, b, c = Value(0.5), Value(-1.0), Value(2.0)
+    s = a * b
+    t = (s, c, a)
+    d = dot(t, (c, s, b))
+    u = s.exp() + d
+    root = u * s + vsum([d, u, a])
+    inputs = {s: [], d: [s], u: [s, d], root: [u, s, d]}   # non-leaf inputs only
+    order = topological_order(root)
+    assert len(order) == len(set(map(id, order)))
+    position = {id(node): i for i, node in enumerate(order)}
+    for node, deps in inputs.items():
+        assert id(node) in position
+        for dep in deps:
+            assert position[id(dep)] < position[id(node)]
+    assert order[-1] is root
+    assert not any(node is a or node is b or node is c for node in order)
+
+
+def test_backward_frees_intermediate_nodes_by_reference_counting():
+    """After backward, an intermediate node is freed at once: no collector needed."""
+    with gc_disabled():
+        a, b = Value(1.5), Value(-0.5)
+        mid = a * b
+        mid_ref = weakref.ref(mid)
+        loss = (mid + a).exp() * 2.0
+        del mid
+        assert mid_ref() is not None, 'the graph must keep its nodes alive until backward'
+        loss.backward()
+        assert mid_ref() is None, 'backward left the intermediate node alive'
+        # The leaves are not part of what is freed, and hold their gradients.
+        assert a.grad != 0.0 and b.grad != 0.0
+
+
+def test_backward_leaves_the_output_node_without_children():
+    """The node backward() was called on lets go of its inputs."""
+    a = Value(2.0)
+    loss = vsum([a * a, dot((a,), (a,)), a.log()])
+    loss.backward()
+    assert not loss._children
+    assert loss.data == pytest.approx(8.0 + math.log(2.0))
+
+
+def test_backward_frees_every_node_of_an_expression_graph():
+    """Every non-leaf node below the output is gone after backward (gc disabled)."""
+    with gc_disabled():
+        xs = [Value(0.1 * i - 0.3) for i in range(6)]
+        h = [x.exp() * x + 1.0 for x in xs]
+        y = dot(tuple(h), xs) + vsum(softmax(h)) + rmsnorm(xs)[2]
+        nodes = [n for n in topological_order(y) if n is not y]
+        refs = [weakref.ref(n) for n in nodes]
+        del nodes, h
+        assert all(r() is not None for r in refs)
+        assert gc.isenabled() is False
+        y.backward()
+        assert sum(r() is not None for r in refs) == 0
