@@ -288,19 +288,25 @@ def _inputs(node, searched):
     """An iterator over node's inputs, last first, for topological_order."""
     if node._local_grads is not None:
         return reversed(node._children)
+    return _dot_inputs(node, searched)
+
+
+def _dot_inputs(node, searched):
     # A dot node's inputs are two whole vectors, and one vector often feeds
     # many dot nodes: the input of a linear layer meets every row of weights,
     # and a row of weights meets every position. Once a vector has been
-    # searched, all of it has been seen, so each vector is searched only once,
-    # remembered by its identity. (Its search always ends before the vector is
-    # met again: nothing below a vector can use it, as the graph has no
-    # cycles.) This skips most of the ~55,000 inputs of a training step.
-    found = []
+    # searched all of it has been seen, so each vector is searched only once,
+    # remembered by its identity. With the default settings this skips most
+    # of the ~55,000 inputs of a training step.
+    #
+    # This is a generator so that a vector counts as searched only when the
+    # search reaches it: by then the search below the other vector is over,
+    # and nothing below this vector can use it (the graph has no cycles).
     for vector in reversed(node._children):
-        if id(vector) not in searched:
-            searched.add(id(vector))
-            found += reversed(vector)
-    return iter(found)
+        key = id(vector)
+        if key not in searched:
+            searched.add(key)
+            yield from reversed(vector)
 
 
 def topological_order(root):

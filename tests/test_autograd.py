@@ -427,3 +427,20 @@ def test_backward_frees_every_node_of_an_expression_graph():
         assert gc.isenabled() is False
         y.backward()
         assert sum(r() is not None for r in refs) == 0
+
+
+def test_dot_vector_reused_below_the_other_vector():
+    """A vector that a dot node shares with a node below its other vector.
+
+    D = dot(a, (w,)) with w = dot(a, (c,)): vector a is an input of D, and
+    also of w, which sits below D's other vector. The sort must not take a as
+    searched before it has really been searched, or u (in a) would pass its
+    gradient on before w has added its share.
+    """
+    def build(xs):
+        p, c = xs
+        u = p * 2
+        a = (u,)
+        w = dot(a, (c,))
+        return dot(a, (w,))
+    check_gradients(build, [1.5, 0.7])
