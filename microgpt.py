@@ -7,7 +7,7 @@ Read it top to bottom; each section builds on the ones above it:
 
   0. Settings    every hyperparameter, in one place
   1. Dataset     a text file, one document per line
-  2. Tokenizer   characters to integers, plus one BOS token at both ends
+  2. Tokenizer   characters to integers, plus one extra token, BOS, at both ends
   3. Autograd    a scalar Value that remembers how it was computed
   4. Model       a GPT: embeddings, attention, MLP, RMSNorm, residuals
   5. Training    cross-entropy loss and the Adam optimizer
@@ -47,7 +47,7 @@ class Config:
 
     # training
     steps = 1000         # one document per step
-    learning_rate = 0.01 # Adam's step size, decayed linearly to zero over the run
+    learning_rate = 0.01 # Adam's step size, decayed linearly toward zero over the run
     beta1 = 0.85         # how slowly Adam's running mean of gradients forgets
     beta2 = 0.99         # how slowly Adam's running mean of squared gradients forgets
     eps = 1e-8           # keeps Adam's division finite when a gradient has been ~0
@@ -118,9 +118,9 @@ def load_docs(path):
 #
 # The first BOS gives the model something to predict the first letter from;
 # the last one is what it must predict when the document is over. One token
-# can do both jobs because the model always knows which position it is at:
-# BOS at position 0 means "start", BOS anywhere else means "stop". Sampling
-# (section 6) starts from BOS and stops when the model writes BOS again.
+# can do both jobs because they never meet: as an input, BOS only ever sits at
+# position 0 ("start"); as a prediction, it means "stop". Sampling (section 6)
+# starts from BOS and stops when the model writes BOS again.
 # ---------------------------------------------------------------------------
 
 class Tokenizer:
@@ -156,6 +156,8 @@ class Tokenizer:
 class Value:
     """A scalar in the computation graph."""
 
+    # __slots__ keeps each of the hundreds of thousands of Values small. _mark is
+    # used by topological_order; __weakref__ lets the tests watch a node die.
     __slots__ = ('data', 'grad', '_children', '_local_grads', '_mark', '__weakref__')
 
     def __init__(self, data, children=(), local_grads=()):
@@ -246,10 +248,13 @@ class Value:
                     for child, local_grad in zip(node._children, node._local_grads):
                         child.grad += local_grad * g
             # Graph pruning: this node's gradient has been passed on, so it lets
-            # go of its inputs. Every node is freed as soon as its last user has
-            # done this, so the graph of a training step is released while
-            # backward runs, and no step's graph outlives it. (None, unlike a
-            # leaf's (), records that there was a graph here.)
+            # go of its inputs; pop() above already dropped the order's hold on
+            # it. A node is thus freed as soon as the last node that used it has
+            # been processed, and the whole graph of a step is gone when
+            # backward returns. Without this, the loss would keep its graph
+            # alive until the next step had built a second one. None (a leaf
+            # has ()) records that a graph was here, so that a second backward
+            # through it is an error rather than silently wrong.
             node._children = None
 
 
@@ -257,8 +262,10 @@ def vsum(values):
     """v0 + v1 + ... + vn as one node (each local derivative is 1).
 
     Python's sum() on Values would build a chain of n additions, n nodes.
-    The total is added up left to right, exactly as that chain would round
-    it. (On floats, sum() itself rounds differently from Python 3.12 on.)
+    The total is added left to right, exactly as that chain would round it,
+    so the fusion changes the graph but not a single bit of the numbers.
+    (Python's sum() on floats rounds more carefully from 3.12 on, so it is
+    not used here.)
     """
     values = tuple(values)
     total = 0.0
@@ -275,9 +282,12 @@ def dot(a, b):
     object holding the two vectors it was given, and its local derivatives
     need no storing: d(a.b)/da_i is just b_i, which backward() reads from b.
     Linear layers are nothing but dot products, so this is where most of the
-    model's arithmetic happens.
+    model's arithmetic happens. (The products are added with sum(), as in the
+    design this file reproduces bit for bit.)
     """
-    a, b = tuple(a), tuple(b)   # a tuple stays the same object (see _inputs)
+    # tuple() of a tuple is that very tuple, so a vector passed to many dot
+    # nodes keeps one identity; _dot_inputs uses it to search the vector once.
+    a, b = tuple(a), tuple(b)
     if len(a) != len(b):
         raise ValueError(f'dot of vectors of different lengths ({len(a)} and {len(b)})')
     # _local_grads=None marks a dot node: backward() reads its derivatives from a and b.
@@ -317,19 +327,20 @@ def topological_order(root):
     no gradient to pass on, so they are left out. The search keeps its own
     stack instead of recursing, so a graph of any depth fits.
 
-    Inputs are searched from last to first. Any order would give correct
-    gradients, but floating-point addition is not associative: the order in
-    which a gradient's contributions arrive decides its last bits. One fixed
-    order makes every run reproducible bit for bit.
+    Any order that puts nodes after their inputs gives correct gradients, but
+    floating-point addition is not associative: the order in which a node's
+    gradient contributions arrive decides its last bits. Inputs are searched
+    from last to first because that is the order of the reference design this
+    file is measured against, so training here matches it bit for bit.
     """
     order = []
     if root._children is None:
         raise RuntimeError('backward() already ran through this value and freed its graph')
     if not root._children:   # a leaf: nothing below it
         return order
-    # Each search marks the nodes it has reached with a token of its own. A set
-    # of seen nodes would work too, but a mark costs no memory (the slot fits
-    # in the padding of a Value) and is quicker to check.
+    # Each search marks the nodes it reaches with a token of its own, so marks
+    # left by an earlier search never need clearing. A set of seen nodes would
+    # work too, but a mark is quicker to check and takes no extra memory.
     token = object()
     root._mark = token
     searched = set()   # ids of dot-node vectors already searched (see _inputs)
@@ -339,20 +350,6 @@ def topological_order(root):
         for child in inputs:
             if child._children and child._mark is not token:
                 child._mark = token
-                stack.append((child, _inputs(child, searched)))
-                break   # search the child first; node's other inputs wait on the stack
-        else:
-            order.append(node)   # everything below node is listed
-            stack.pop()
-    return order
-    seen = {root}
-    searched = set()   # ids of dot-node vectors already searched (see _inputs)
-    stack = [(root, _inputs(root, searched))]
-    while stack:
-        node, inputs = stack[-1]
-        for child in inputs:
-            if child._children and child not in seen:
-                seen.add(child)
                 stack.append((child, _inputs(child, searched)))
                 break   # search the child first; node's other inputs wait on the stack
         else:
@@ -374,10 +371,36 @@ def topological_order(root):
 #       x = x + mlp(rmsnorm(x))        think about what was found
 #   logits = lm_head x
 #
+# The embedding sum is normalized once before the first layer, and again at
+# the start of each block, so every block reads vectors of a steady size.
+#
+# Attention must be causal: the prediction at position t may not peek at the
+# token at t+1, the very token it is trained to predict. Here that comes free.
 # Attention keeps, per layer, the keys and values of every position seen so
-# far. A position appends its own and then looks at the list, so it can only
-# ever see itself and the past: the model is causal without any mask.
+# far; a position appends its own and then looks at the list, so it can only
+# ever see itself and the past, and no mask is needed.
 # ---------------------------------------------------------------------------
+
+class Cache:
+    """What the model keeps while it reads one document, position by position.
+
+    keys[layer][head] and values[layer][head] gain one vector per position
+    (see GPT.__call__).
+
+    numbers[name] is a copy of each weight matrix's values as plain floats.
+    Weights only change between documents (in the optimizer's step), so one
+    read per document can replace a read at every position. Multiplying two
+    lists of floats runs in C; reading .data from thousands of Value objects
+    is a Python step each, so the forward pass's dot products run about twice
+    as fast this way.
+    """
+
+    def __init__(self, model):
+        self.keys = [[[] for _ in range(model.n_head)] for _ in range(model.n_layer)]
+        self.values = [[[] for _ in range(model.n_head)] for _ in range(model.n_layer)]
+        self.numbers = {name: [[p.data for p in row] for row in matrix]
+                        for name, matrix in model.state_dict.items()}
+
 
 def linear(x, w, w_numbers):
     """The matrix-vector product w x: one dot node per row of w.
@@ -387,7 +410,8 @@ def linear(x, w, w_numbers):
     """
     x = tuple(x)
     x_numbers = [xi.data for xi in x]
-    # Each row's dot node, made directly from numbers already at hand (see dot).
+    # Each row gets the same node dot(row, x) would make, built here from the
+    # floats already at hand instead of reading every .data again.
     return [Value(sum(map(operator.mul, row_numbers, x_numbers)), (row, x), None)
             for row, row_numbers in zip(w, w_numbers)]
 
@@ -419,7 +443,7 @@ def rmsnorm(x):
     # The sum of squares x_0^2 + x_1^2 + ... is one node. Each square x_i * x_i
     # has x_i as both of its factors, so x_i is listed twice among the inputs,
     # each time with the other factor, x_i, as its local derivative: exactly
-    # what 16 product nodes and a sum would pass back, in one node.
+    # what len(x) product nodes and a sum would pass back, in one node.
     x = tuple(x)
     numbers = tuple(xi.data for xi in x)
     total = 0.0
@@ -442,7 +466,8 @@ class GPT:
         self.vocab_size = vocab_size
 
         def matrix(rows, cols):
-            # Rows are tuples so that dot() can use them without copying.
+            # Rows are tuples: every dot node that uses a row then holds the
+            # same object (see dot).
             return [tuple(Value(rng.gauss(0, config.init_std)) for _ in range(cols))
                     for _ in range(rows)]
 
@@ -484,6 +509,8 @@ class GPT:
             for h in range(self.n_head):
                 head = slice(h * self.head_dim, (h + 1) * self.head_dim)
                 keys, values = cache.keys[i][h], cache.values[i][h]
+                # A key is a tuple because every later position dots with it
+                # (see dot); values are only read column by column, below.
                 keys.append(tuple(k[head]))
                 values.append(v[head])
                 q_h = tuple(q[head])   # tuples: one vector shared by many dots
@@ -494,7 +521,11 @@ class GPT:
                 # zip(*rows) gives the columns: component j of every value so far.
                 x_attn.extend(dot(weights, column) for column in zip(*values))
             x = linear(x_attn, sd[f'layer{i}.wo'], nums[f'layer{i}.wo'])
-            x = [a + b for a, b in zip(x, x_residual)]   # residual: add, don't replace
+            # Residual connection: the block adds a correction to x instead of
+            # replacing it. Addition passes the gradient back unchanged, so early
+            # layers still get a strong signal, and a block that has learned
+            # nothing yet does no harm.
+            x = [a + b for a, b in zip(x, x_residual)]
             # MLP: widen, ReLU, narrow back; applied to each position on its own.
             x_residual = x
             x = rmsnorm(x)
@@ -505,36 +536,17 @@ class GPT:
         return linear(x, sd['lm_head'], nums['lm_head'])
 
 
-class Cache:
-    """What the model keeps while it reads one document, position by position.
-
-    keys[layer][head] and values[layer][head] gain one vector per position.
-    A position appends its own and then attends to the whole list, so it sees
-    itself and the past, never the future.
-
-    numbers[name] is a copy of each weight matrix's values as plain floats.
-    Weights only change between documents (in the optimizer's step), so one
-    read per document replaces a read of every .data at every position, and
-    the forward pass's dot products run about twice as fast.
-    """
-
-    def __init__(self, model):
-        self.keys = [[[] for _ in range(model.n_head)] for _ in range(model.n_layer)]
-        self.values = [[[] for _ in range(model.n_head)] for _ in range(model.n_layer)]
-        self.numbers = {name: [[p.data for p in row] for row in matrix]
-                        for name, matrix in model.state_dict.items()}
-
-
 # ---------------------------------------------------------------------------
 # 5. Training
 #
 # The loss of a document is the cross-entropy of the model's predictions:
 # at each position, -log(the probability it gave the token that came next),
 # averaged over the positions. A perfect model would score 0; guessing
-# uniformly among V tokens scores log(V) (3.3 for 27 tokens).
+# uniformly among V tokens scores log(V): 3.3 for the names in input.txt,
+# with 26 letters and BOS.
 #
 # Adam then moves every parameter against its gradient, with a step that it
-# scales per parameter (section 5b).
+# scales per parameter.
 # ---------------------------------------------------------------------------
 
 def document_loss(model, tokens):
@@ -559,10 +571,12 @@ class Adam:
         v = beta2 v + (1 - beta2) g^2      running mean of its square
         p -= lr * m_hat / (sqrt(v_hat) + eps)
 
-    m and v start at 0, so early on they are too small, pulled toward their
-    starting point by a factor (1 - beta^t) after t steps. Dividing by exactly
-    that factor (m_hat = m / (1 - beta1^t), likewise v_hat) removes the bias,
-    so the first steps are as large as later ones instead of timidly small.
+    m and v start at 0, so for the first steps each is too small, by the
+    factor (1 - beta^t) after t steps. The two biases do not cancel: v's is
+    larger (beta2 is closer to 1), and v is what we divide by, so the first
+    uncorrected steps would be too big (here the very first would be 1.5 lr).
+    Dividing each by its own factor, m_hat = m / (1 - beta1^t) and likewise
+    v_hat, makes the first step about lr, like every later one.
     """
 
     def __init__(self, params, beta1, beta2, eps):
@@ -597,7 +611,9 @@ def train(model, tokenizer, docs, config, report=None):
     optimizer = Adam(model.params, config.beta1, config.beta2, config.eps)
     losses = []
     for step in range(config.steps):
-        # Only the first block_size characters can fit in the context.
+        # Only the first block_size characters fit the context, so only they are
+        # encoded: a very long line then costs no more than a short one. (Such
+        # a document never reaches its final BOS: the model trains on its start.)
         doc = docs[step % len(docs)][:model.block_size]
         loss = document_loss(model, tokenizer.encode(doc))
         loss.backward()
@@ -622,7 +638,12 @@ def train(model, tokenizer, docs, config, report=None):
 # ---------------------------------------------------------------------------
 
 def sample(model, tokenizer, rng, temperature):
-    """Write one new document."""
+    """Write one new document.
+
+    No gradients are needed here, but the forward pass still builds its little
+    graph: one forward pass for training and sampling keeps the code simple,
+    and the graph is freed as soon as each position is done with it.
+    """
     cache = model.new_cache()
     token_id = tokenizer.bos
     out = []
@@ -645,8 +666,8 @@ def sample(model, tokenizer, rng, temperature):
 # ---------------------------------------------------------------------------
 
 # The command line sets the Config's knobs. (A small parser of our own rather
-# than argparse: argparse brings in the re module, about a megabyte of memory
-# on some Pythons, a noticeable share of this whole program's.)
+# than argparse, which would add about a megabyte to the memory this program
+# needs on some Pythons.)
 OPTIONS = [  # flag, Config setting, type, what it does
     ('--steps', 'steps', int, 'training steps, one document each'),
     ('--seed', 'seed', int, 'seed for the shuffle, the weights and the samples'),
@@ -739,8 +760,8 @@ def run(config, path):
     num_docs = len(docs)
     rng.shuffle(docs)
     tokenizer = Tokenizer(docs)   # the vocabulary comes from every document...
-    # ...but a run of N steps only ever reads the first N, so the rest are let
-    # go: their memory then serves the training graphs instead of adding to them.
+    # ...but a run of N steps only ever reads the first N: drop the rest, so
+    # that the training graphs can reuse their memory.
     del docs[config.steps:]
     model = GPT(config, tokenizer.vocab_size, rng)
     print(f'{num_docs:,} documents, {tokenizer.vocab_size} tokens '
@@ -778,7 +799,11 @@ def run(config, path):
             print(f'sample {i + 1:2d}: {sample(model, tokenizer, rng, config.temperature)}')
     except (ArithmeticError, ValueError) as e:
         # Settings can be valid one by one and still make the numbers blow up:
-        # a huge learning rate, say, drives a probability to 0 and its log to -inf.
+        # a huge learning rate, say, drives a probability to 0, and log(0) fails
+        # with 'math domain error'; NaNs reach random.choices as 'weights'. Any
+        # other ValueError is a bug, and is left to show itself.
+        if isinstance(e, ValueError) and not ('math domain' in str(e) or 'weights' in str(e)):
+            raise
         raise InputError(f'the numbers blew up ({e}); try a smaller --lr or '
                          f'--init-std, or a larger --temperature') from None
     finally:
