@@ -617,7 +617,7 @@ def train(model, tokenizer, docs, config, report=None):
         doc = docs[step % len(docs)][:model.block_size]
         loss = document_loss(model, tokenizer.encode(doc))
         loss.backward()
-        # Learning-rate decay: shrink the step linearly to zero, so that the
+        # Learning-rate decay: shrink the step linearly toward zero, so that the
         # last updates fine-tune instead of jumping around.
         lr = config.learning_rate * (1 - step / config.steps)
         optimizer.step(lr)
@@ -641,8 +641,8 @@ def sample(model, tokenizer, rng, temperature):
     """Write one new document.
 
     No gradients are needed here, but the forward pass still builds its little
-    graph: one forward pass for training and sampling keeps the code simple,
-    and the graph is freed as soon as each position is done with it.
+    graph: one forward pass for training and sampling keeps the code simple.
+    Nothing calls backward on it; it is simply freed when the sample is done.
     """
     cache = model.new_cache()
     token_id = tokenizer.bos
@@ -683,6 +683,7 @@ OPTIONS = [  # flag, Config setting, type, what it does
     ('--eps', 'eps', float, "Adam's epsilon, above 0"),
     ('--init-std', 'init_std', float, 'standard deviation of the initial weights'),
 ]
+
 
 def usage():
     """The --help text: every option, with its default."""
