@@ -668,20 +668,20 @@ def sample(model, tokenizer, rng, temperature):
 # The command line sets the Config's knobs. (A small parser of our own rather
 # than argparse, which would add about a megabyte to the memory this program
 # needs on some Pythons.)
-OPTIONS = [  # flag, Config setting, type, what it does
-    ('--steps', 'steps', int, 'training steps, one document each'),
-    ('--seed', 'seed', int, 'seed for the shuffle, the weights and the samples'),
-    ('--temperature', 'temperature', float, 'sampling temperature, above 0'),
-    ('--samples', 'num_samples', int, 'documents to write after training'),
-    ('--n-embd', 'n_embd', int, 'embedding size'),
-    ('--n-head', 'n_head', int, 'attention heads; must divide --n-embd'),
-    ('--n-layer', 'n_layer', int, 'transformer layers'),
-    ('--block-size', 'block_size', int, 'context length, in tokens'),
-    ('--lr', 'learning_rate', float, "Adam's learning rate at the first step"),
-    ('--beta1', 'beta1', float, "Adam's beta1, in [0, 1)"),
-    ('--beta2', 'beta2', float, "Adam's beta2, in [0, 1)"),
-    ('--eps', 'eps', float, "Adam's epsilon, above 0"),
-    ('--init-std', 'init_std', float, 'standard deviation of the initial weights'),
+OPTIONS = [  # flag, its value, Config setting, type, what it does
+    ('--steps', 'N', 'steps', int, 'training steps, one document each'),
+    ('--seed', 'N', 'seed', int, 'seed for the shuffle, the weights and the samples'),
+    ('--temperature', 'T', 'temperature', float, 'sampling temperature, above 0'),
+    ('--samples', 'K', 'num_samples', int, 'documents to write after training'),
+    ('--n-embd', 'N', 'n_embd', int, 'embedding size'),
+    ('--n-head', 'N', 'n_head', int, 'attention heads; must divide --n-embd'),
+    ('--n-layer', 'N', 'n_layer', int, 'transformer layers'),
+    ('--block-size', 'N', 'block_size', int, 'context length, in tokens'),
+    ('--lr', 'LR', 'learning_rate', float, "Adam's learning rate at the first step"),
+    ('--beta1', 'B', 'beta1', float, "Adam's beta1, in [0, 1)"),
+    ('--beta2', 'B', 'beta2', float, "Adam's beta2, in [0, 1)"),
+    ('--eps', 'E', 'eps', float, "Adam's epsilon, above 0"),
+    ('--init-std', 'S', 'init_std', float, 'standard deviation of the initial weights'),
 ]
 
 
@@ -697,15 +697,14 @@ def usage():
         '  --input PATH       training data, one document per line',
         '                     (default: input.txt beside this script)',
     ]
-    for flag, name, kind, text in OPTIONS:
-        flag_and_value = flag + (' N' if kind is int else ' X')
-        lines.append(f'  {flag_and_value:18s} {text} (default: {getattr(Config, name)})')
+    for flag, value, name, kind, text in OPTIONS:
+        lines.append(f'  {flag + " " + value:18s} {text} (default: {getattr(Config, name)})')
     return '\n'.join(lines)
 
 
 def parse_args(argv):
     """Read the command line into (Config, input path); raise InputError if it is wrong."""
-    known = {flag: (name, kind) for flag, name, kind, _ in OPTIONS}
+    known = {flag: (name, kind) for flag, _, name, kind, _ in OPTIONS}
     settings, path = {}, None
     args = list(argv)
     while args:
