@@ -343,19 +343,23 @@ def topological_order(root):
     # work too, but a mark is quicker to check and takes no extra memory.
     token = object()
     root._mark = token
-    searched = set()   # ids of dot-node vectors already searched (see _inputs)
-    stack = [(root, _inputs(root, searched))]
-    while stack:
-        node, inputs = stack[-1]
+    searched = set()   # ids of dot-node vectors already searched (see _dot_inputs)
+    # node is the one being searched, inputs what is left of its inputs; the
+    # stack holds the nodes waiting for a child's search to finish.
+    stack = []
+    node, inputs = root, _inputs(root, searched)
+    while True:
         for child in inputs:
             if child._children and child._mark is not token:
                 child._mark = token
-                stack.append((child, _inputs(child, searched)))
-                break   # search the child first; node's other inputs wait on the stack
+                stack.append((node, inputs))   # come back to node's other inputs later
+                node, inputs = child, _inputs(child, searched)
+                break
         else:
             order.append(node)   # everything below node is listed
-            stack.pop()
-    return order
+            if not stack:
+                return order
+            node, inputs = stack.pop()
 
 
 # ---------------------------------------------------------------------------
