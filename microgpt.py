@@ -84,9 +84,10 @@ def load_docs(path):
     try:
         with open(path, 'rb') as f:   # read-only: the file is never written
             for line_number, raw in enumerate(f, start=1):
+                if line_number == 1 and raw.startswith(b'\xef\xbb\xbf'):
+                    raw = raw[3:]   # the byte-order mark some editors put first
                 try:
-                    # utf-8-sig skips the byte-order mark some editors put first.
-                    line = raw.decode('utf-8-sig' if line_number == 1 else 'utf-8')
+                    line = raw.decode('utf-8')
                 except UnicodeDecodeError as e:
                     raise InputError(f'{path}: line {line_number} is not UTF-8 text '
                                      f'(byte 0x{raw[e.start]:02x})') from None
@@ -156,8 +157,8 @@ class Tokenizer:
 class Value:
     """A scalar in the computation graph."""
 
-    # __slots__ keeps each of the hundreds of thousands of Values small. _mark is
-    # used by topological_order; __weakref__ lets the tests watch a node die.
+    # __slots__ keeps each of the millions of Values a run creates small. _mark
+    # is used by topological_order; __weakref__ lets the tests watch a node die.
     __slots__ = ('data', 'grad', '_children', '_local_grads', '_mark', '__weakref__')
 
     def __init__(self, data, children=(), local_grads=()):
@@ -165,6 +166,8 @@ class Value:
         self.grad = 0.0                   # d(loss)/d(this), filled in by backward()
         self._children = children         # the Values this one was computed from
         self._local_grads = local_grads   # d(this)/d(child), one per child
+        # (A dot node is the exception: its _children are two vectors and its
+        # _local_grads is None; see dot below.)
         self._mark = None                 # used by topological_order
 
     def __repr__(self):
@@ -187,6 +190,8 @@ class Value:
     def __pow__(self, k):               # k must be a number: d(x^k)/dx = k x^(k-1)
         if isinstance(k, Value):
             return NotImplemented
+        if k == 0:                      # x^0 = 1 whatever x is (even 0): derivative 0
+            return Value(1.0, (self,), (0.0,))
         return Value(self.data ** k, (self,), (k * self.data ** (k - 1),))
 
     def log(self):                      # d(ln x)/dx = 1/x
@@ -199,7 +204,8 @@ class Value:
     def relu(self):                     # d(max(0, x))/dx = 1 if x > 0 else 0
         return Value(max(0.0, self.data), (self,), (1.0 if self.data > 0 else 0.0,))
 
-    # Everything else is built from the operations above.
+    # Everything else is built from the operations above. (The model does not
+    # use every one of them, but an engine that can + and * should also - and /.)
     def __neg__(self):                  # -a = a * -1
         return self * -1
 
@@ -222,10 +228,12 @@ class Value:
         return self ** -1 * other
 
     def backward(self):
-        """Fill in .grad of every Value that self was computed from.
+        """Add d(self)/d(v) into v.grad for every Value v that self was computed from.
 
-        It frees the graph as it goes (see the pruning below), so it runs once
-        per graph: to backward again, compute again.
+        It adds (+=), so gradients start from 0: Adam.step zeroes the
+        parameters' after using them. It frees the graph as it goes (see the
+        pruning below), so it runs once per graph: to backward again, compute
+        again.
         """
         order = topological_order(self)
         self.grad = 1.0   # d(self)/d(self)
@@ -249,12 +257,13 @@ class Value:
                         child.grad += local_grad * g
             # Graph pruning: this node's gradient has been passed on, so it lets
             # go of its inputs; pop() above already dropped the order's hold on
-            # it. A node is thus freed as soon as the last node that used it has
-            # been processed, and the whole graph of a step is gone when
-            # backward returns. Without this, the loss would keep its graph
-            # alive until the next step had built a second one. None (a leaf
-            # has ()) records that a graph was here, so that a second backward
-            # through it is an error rather than silently wrong.
+            # it. Every node that used it was processed before it and let go of
+            # it too, so the node is freed right here, and the whole graph of a
+            # step is gone when backward returns. Without this, the loss would
+            # keep its graph alive until the next step had built a second one.
+            # None (a leaf has ()) records that a graph was here, so that a
+            # later backward that runs into it raises an error instead of
+            # treating it as a leaf and giving wrong gradients.
             node._children = None
 
 
@@ -264,8 +273,8 @@ def vsum(values):
     Python's sum() on Values would build a chain of n additions, n nodes.
     The total is added left to right, exactly as that chain would round it,
     so the fusion changes the graph but not a single bit of the numbers.
-    (Python's sum() on floats rounds more carefully from 3.12 on, so it is
-    not used here.)
+    (Not with Python's sum() on floats: from 3.12 on it rounds more carefully
+    than a chain of + would.)
     """
     values = tuple(values)
     total = 0.0
@@ -282,8 +291,9 @@ def dot(a, b):
     object holding the two vectors it was given, and its local derivatives
     need no storing: d(a.b)/da_i is just b_i, which backward() reads from b.
     Linear layers are nothing but dot products, so this is where most of the
-    model's arithmetic happens. (The products are added with sum(), as in the
-    design this file reproduces bit for bit.)
+    model's arithmetic happens. (The products are added with Python's sum(),
+    which is what the reference design this file reproduces does here; so the
+    two agree to the last bit on every Python version, before 3.12 and after.)
     """
     # tuple() of a tuple is that very tuple, so a vector passed to many dot
     # nodes keeps one identity; _dot_inputs uses it to search the vector once.
@@ -295,7 +305,8 @@ def dot(a, b):
 
 
 def _inputs(node, searched):
-    """An iterator over node's inputs, last first, for topological_order."""
+    """node's inputs, last first, for topological_order (less any dot-node
+    vector that has already been searched)."""
     if node._local_grads is not None:
         return reversed(node._children)
     return _dot_inputs(node, searched)
@@ -312,6 +323,8 @@ def _dot_inputs(node, searched):
     # This is a generator so that a vector counts as searched only when the
     # search reaches it: by then the search below the other vector is over,
     # and nothing below this vector can use it (the graph has no cycles).
+    # Marking both vectors on entry would be wrong: a dot node found below b
+    # that also uses a would skip a before a had been searched at all.
     for vector in reversed(node._children):
         key = id(vector)
         if key not in searched:
@@ -350,7 +363,11 @@ def topological_order(root):
     node, inputs = root, _inputs(root, searched)
     while True:
         for child in inputs:
-            if child._children and child._mark is not token:
+            if not child._children:
+                if child._children is None:
+                    raise RuntimeError('backward() already ran through part of this graph and freed it')
+                continue   # a leaf
+            if child._mark is not token:
                 child._mark = token
                 stack.append((node, inputs))   # come back to node's other inputs later
                 node, inputs = child, _inputs(child, searched)
@@ -375,8 +392,9 @@ def topological_order(root):
 #       x = x + mlp(rmsnorm(x))        think about what was found
 #   logits = lm_head x
 #
-# The embedding sum is normalized once before the first layer, and again at
-# the start of each block, so every block reads vectors of a steady size.
+# The embedding sum is normalized once before the first layer, and again
+# before each attention and each MLP, so every part reads vectors of a steady
+# size.
 #
 # Attention must be causal: the prediction at position t may not peek at the
 # token at t+1, the very token it is trained to predict. Here that comes free.
@@ -430,8 +448,8 @@ def softmax(logits):
     max_z = max(z.data for z in logits)   # a plain number: a constant shift
     exps = []
     for z in logits:
-        # e^(z - c) is one node: for a constant c its derivative is e^(z - c)
-        # itself, so the subtraction needs no node of its own.
+        # (z - c).exp() as one node: for a constant c the derivative of
+        # e^(z - c) is e^(z - c) itself, so the subtraction needs no node.
         e = math.exp(z.data - max_z)
         exps.append(Value(e, (z,), (e,)))
     inv_total = vsum(exps) ** -1          # one reciprocal node, then multiplications
@@ -523,12 +541,14 @@ class GPT:
                 scores = [dot(q_h, k_t) / self.head_dim ** 0.5 for k_t in keys]
                 weights = tuple(softmax(scores))
                 # zip(*rows) gives the columns: component j of every value so far.
+                # The heads' outputs go end to end, n_embd numbers in all; wo
+                # then mixes what the heads found.
                 x_attn.extend(dot(weights, column) for column in zip(*values))
             x = linear(x_attn, sd[f'layer{i}.wo'], nums[f'layer{i}.wo'])
             # Residual connection: the block adds a correction to x instead of
             # replacing it. Addition passes the gradient back unchanged, so early
             # layers still get a strong signal, and a block that has learned
-            # nothing yet does no harm.
+            # nothing yet (its weights small and random) only adds a little noise.
             x = [a + b for a, b in zip(x, x_residual)]
             # MLP: widen, ReLU, narrow back; applied to each position on its own.
             x_residual = x
@@ -616,10 +636,13 @@ def train(model, tokenizer, docs, config, report=None):
     losses = []
     for step in range(config.steps):
         # Only the first block_size characters fit the context, so only they are
-        # encoded: a very long line then costs no more than a short one. (Such
-        # a document never reaches its final BOS: the model trains on its start.)
+        # encoded: a very long line then costs no more than a short one. (A
+        # document of block_size characters or more never has its final BOS as
+        # a target: the model learns how it starts, not how it ends.)
         doc = docs[step % len(docs)][:model.block_size]
         loss = document_loss(model, tokenizer.encode(doc))
+        if not math.isfinite(loss.data):
+            raise FloatingPointError(f'the loss became {loss.data} at step {step + 1}')
         loss.backward()
         # Learning-rate decay: shrink the step linearly toward zero, so that the
         # last updates fine-tune instead of jumping around.

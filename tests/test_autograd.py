@@ -444,3 +444,20 @@ def test_dot_vector_reused_below_the_other_vector():
         w = dot(a, (c,))
         return dot(a, (w,))
     check_gradients(build, [1.5, 0.7])
+
+
+def test_backward_through_a_freed_shared_subgraph_raises():
+    """A second backward that runs into a graph an earlier backward freed is an error.
+
+    Treating the freed node as a leaf would silently give a zero gradient.
+    """
+    a = Value(2.0)
+    b = a * a
+    (b * 3).backward()
+    with pytest.raises(RuntimeError, match='freed'):
+        (b + 1).backward()
+
+
+def test_power_zero_has_derivative_zero_even_at_zero():
+    for x in (0.0, 2.5, -1.5):
+        check_gradients(lambda v: v[0] ** 0 + v[0], [x])

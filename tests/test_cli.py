@@ -284,6 +284,23 @@ def test_cli_trains_and_samples_on_odd_input(tmp_path, data, expected):
     assert progress_lines(result.stdout)[-1][:2] == (steps, steps)
 
 
+def test_bad_byte_after_a_byte_order_mark_is_named_exactly(tmp_path):
+    path = write_bytes(tmp_path, 'bom.txt', b'\xef\xbb\xbfab\xff\ncd\n')
+    result = run_script('--input', path, '--steps', 2)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f'microgpt.py: error: {path}: line 1 is not UTF-8 text (byte 0xff)']
+
+
+def test_numbers_that_blow_up_end_in_one_error_line(tiny_input):
+    """A learning rate that drives the loss to NaN is reported, not trained on."""
+    result = run_script('--input', tiny_input, '--steps', 20, '--samples', 0, '--lr', '1e300')
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and 'blew up' in lines[0] and '--lr' in lines[0], result.stderr
+    assert 'Traceback' not in result.stderr
+
+
 # --- importing --------------------------------------------------------------------
 
 def test_import_has_no_side_effects_and_is_fast(tmp_path):
