@@ -752,9 +752,7 @@ def parse_args(argv):
         except ValueError:
             wanted = 'a whole number' if kind is int else 'a number'
             raise InputError(f'{flag} needs {wanted} (got {value!r})') from None
-    config = Config(**settings)
-
-    c = config
+    c = Config(**settings)
     problems = [
         (c.steps < 1, f'--steps must be at least 1 (got {c.steps})'),
         (c.num_samples < 0, f'--samples must be 0 or more (got {c.num_samples})'),
@@ -777,7 +775,7 @@ def parse_args(argv):
     for bad, message in problems:
         if bad:
             raise InputError(message)
-    return config, path
+    return c, path
 
 
 def run(config, path):

@@ -13,7 +13,6 @@ Skipped where ../shared is absent.
 
 import contextlib
 import io
-import os
 import random
 import runpy
 import shutil
