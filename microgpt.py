@@ -6,13 +6,14 @@ Knobs:    python microgpt.py --help
 Read it top to bottom; each section builds on the ones above it:
 
   0. Settings    every hyperparameter, in one place
-  1. Dataset     a text file, one document per line
+  1. Dataset     a text file, one document per line; a tenth held out
   2. Tokenizer   characters to integers, plus one extra token, BOS, at both ends
   3. Autograd    a scalar Value that remembers how it was computed
   4. Model       a GPT: embeddings, attention, MLP, RMSNorm, residuals
-  5. Training    cross-entropy loss and the Adam optimizer
+  5. Training    cross-entropy loss, the Adam optimizer, the validation loss
   6. Sampling    letting the trained model write, one character at a time
-  7. Main        the command line that runs sections 1 to 6 in order
+  7. Main        the command line that runs sections 1 to 6 in order, and
+                 shows the run: progress, a loss curve, Ctrl-C to stop early
 
 Only the standard library is used. Importing this file runs nothing: the
 story is told by main(), at the bottom.
@@ -23,6 +24,7 @@ import math
 import operator
 import os
 import random
+import signal
 import sys
 import time
 
@@ -52,9 +54,13 @@ class Config:
     beta2 = 0.99         # how slowly Adam's running mean of squared gradients forgets
     eps = 1e-8           # keeps Adam's division finite when a gradient has been ~0
 
+    # validation
+    val_docs = 200       # held-out documents the validation loss is measured on
+
     # sampling
     temperature = 0.5    # below 1 sharpens the model's guesses, above 1 flattens them
     num_samples = 20     # how many new documents to write after training
+    prefix = ''          # text every sample starts with ('' for none)
 
     seed = 42            # one seed fixes everything random: shuffle, weights, samples
 
@@ -72,6 +78,9 @@ class Config:
 # learns what documents look like and then writes new ones. Surrounding
 # whitespace (including the \r of Windows line endings) is dropped, and blank
 # lines are skipped.
+#
+# A tenth of the documents is held out: the model never trains on them, so
+# its loss on them tells how well it does on documents it has never seen.
 # ---------------------------------------------------------------------------
 
 class InputError(Exception):
@@ -106,6 +115,17 @@ def load_docs(path):
     if not docs:
         raise InputError(f'{path}: no documents (the file is empty or has only blank lines)')
     return docs
+
+
+def split_docs(docs):
+    """(training documents, held-out documents): the last tenth is held out.
+
+    The documents should be shuffled first, so that the held-out tenth is a
+    fair sample of the file, not just its last lines. With fewer than ten
+    documents none are held out: every one is needed for training.
+    """
+    n_train = len(docs) - len(docs) // 10
+    return docs[:n_train], docs[n_train:]
 
 
 # ---------------------------------------------------------------------------
@@ -571,21 +591,45 @@ class GPT:
 #
 # Adam then moves every parameter against its gradient, with a step that it
 # scales per parameter.
+#
+# The validation loss is the same cross-entropy on the held-out documents,
+# with no training: if the training loss falls but the validation loss does
+# not, the model is memorizing its documents instead of learning their rules.
 # ---------------------------------------------------------------------------
 
-def document_loss(model, tokens):
-    """Mean cross-entropy over a document's positions, as one graph.
+def position_losses(model, tokens):
+    """-log p(the next token) at each position of a document, as Values.
 
-    A document longer than the context trains on its first block_size positions.
+    A document longer than the context is cut to its first block_size positions.
     """
-    n = min(model.block_size, len(tokens) - 1)
     cache = model.new_cache()
     losses = []
-    for pos_id in range(n):
+    for pos_id in range(min(model.block_size, len(tokens) - 1)):
         logits = model(tokens[pos_id], pos_id, cache)
         probs = softmax(logits)
         losses.append(-probs[tokens[pos_id + 1]].log())
-    return (1 / n) * vsum(losses)
+    return losses
+
+
+def document_loss(model, tokens):
+    """Mean cross-entropy over a document's positions, as one graph."""
+    losses = position_losses(model, tokens)
+    return (1 / len(losses)) * vsum(losses)
+
+
+def validation_loss(model, tokenizer, docs):
+    """Mean loss per predicted token over docs; the model is not changed.
+
+    Per token, not per document: a long name counts for more than a short
+    one, as it holds more predictions. Only the numbers are kept; each
+    document's graph is freed once its losses have been read.
+    """
+    total, count = 0.0, 0
+    for doc in docs:
+        losses = position_losses(model, tokenizer.encode(doc[:model.block_size]))
+        total += sum(loss.data for loss in losses)
+        count += len(losses)
+    return total / count
 
 
 class Adam:
@@ -627,13 +671,15 @@ class Adam:
             p.grad = 0.0
 
 
-def train(model, tokenizer, docs, config, report=None):
-    """Train on docs in order, one document per step; return the losses.
+def train(model, tokenizer, docs, config):
+    """Train on docs in order, one document per step, going round as needed.
 
-    report(step, loss), if given, is called after every step.
+    This is a generator: after each step it yields (step, loss), the step
+    counted from 1 and the loss before that step's update. The caller can show
+    progress as training goes, and can stop it between two steps by not asking
+    for the next one (which is how Ctrl-C stops a run early, in section 7).
     """
     optimizer = Adam(model.params, config.beta1, config.beta2, config.eps)
-    losses = []
     for step in range(config.steps):
         # Only the first block_size characters fit the context, so only they are
         # encoded: a very long line then costs no more than a short one. (A
@@ -648,10 +694,7 @@ def train(model, tokenizer, docs, config, report=None):
         # last updates fine-tune instead of jumping around.
         lr = config.learning_rate * (1 - step / config.steps)
         optimizer.step(lr)
-        losses.append(loss.data)
-        if report:
-            report(step + 1, loss.data)
-    return losses
+        yield step + 1, loss.data
 
 
 # ---------------------------------------------------------------------------
@@ -662,24 +705,38 @@ def train(model, tokenizer, docs, config, report=None):
 # writes BOS (the end) or the context is full. Temperature divides the logits
 # first: below 1 it widens the gaps between them, so likely tokens get
 # likelier (safer, duller text); above 1 it evens them out (wilder text).
+#
+# A prefix makes every sample start the same way: its characters are fed in
+# after BOS, one per position, as if the model had written them itself, and
+# drawing begins after the last of them.
 # ---------------------------------------------------------------------------
 
-def sample(model, tokenizer, rng, temperature):
-    """Write one new document.
+def sample(model, tokenizer, rng, temperature, prefix=''):
+    """Write one new document, starting with prefix.
+
+    The prefix may only use characters of the vocabulary, and must be shorter
+    than block_size to leave the model room to write.
 
     No gradients are needed here, but the forward pass still builds its little
     graph: one forward pass for training and sampling keeps the code simple.
     Nothing calls backward on it; it is simply freed when the sample is done.
     """
+    given = [tokenizer.ids[ch] for ch in prefix]
     cache = model.new_cache()
     token_id = tokenizer.bos
     out = []
     for pos_id in range(model.block_size):
         logits = model(token_id, pos_id, cache)
-        probs = softmax([z / temperature for z in logits])
-        token_id = rng.choices(range(model.vocab_size), weights=[p.data for p in probs])[0]
-        if token_id == tokenizer.bos:
-            break
+        if pos_id < len(given):
+            # Still inside the prefix: the next token is given, not drawn. (The
+            # model's logits here go unused; what matters is that reading the
+            # token added its keys and values to the cache.)
+            token_id = given[pos_id]
+        else:
+            probs = softmax([z / temperature for z in logits])
+            token_id = rng.choices(range(model.vocab_size), weights=[p.data for p in probs])[0]
+            if token_id == tokenizer.bos:
+                break
         out.append(token_id)
     return tokenizer.decode(out)
 
@@ -688,8 +745,14 @@ def sample(model, tokenizer, rng, temperature):
 # 7. Main
 #
 # The whole story in order: read the data, build the tokenizer and the model,
-# train, and sample. One random generator, seeded once, makes every draw in
-# the same order each run: the shuffle, then the weights, then the samples.
+# measure the validation loss, train, measure it again, and sample. One random
+# generator, seeded once, makes every draw in the same order each run: the
+# shuffle, then the weights, then the samples. (Measuring the validation loss
+# draws nothing, so it changes nothing else about the run.)
+#
+# While the model trains, a progress line shows the loss and the time left;
+# at the end a loss curve sums up the run. Ctrl-C stops training early and
+# goes on with the model trained so far; a second Ctrl-C quits.
 # ---------------------------------------------------------------------------
 
 # The command line sets the Config's knobs. (A small parser of our own rather
@@ -698,8 +761,10 @@ def sample(model, tokenizer, rng, temperature):
 OPTIONS = [  # flag, its value, Config setting, type, what it does
     ('--steps', 'N', 'steps', int, 'training steps, one document each'),
     ('--seed', 'N', 'seed', int, 'seed for the shuffle, the weights and the samples'),
+    ('--val-docs', 'N', 'val_docs', int, 'held-out documents to measure the validation loss on'),
     ('--temperature', 'T', 'temperature', float, 'sampling temperature, above 0'),
     ('--samples', 'K', 'num_samples', int, 'documents to write after training'),
+    ('--prefix', 'TEXT', 'prefix', str, 'text every sample starts with'),
     ('--n-embd', 'N', 'n_embd', int, 'embedding size'),
     ('--n-head', 'N', 'n_head', int, 'attention heads; must divide --n-embd'),
     ('--n-layer', 'N', 'n_layer', int, 'transformer layers'),
@@ -718,14 +783,17 @@ def usage():
         'usage: python microgpt.py [--input PATH] [--steps N] [other options]',
         '',
         'Train a tiny GPT on a text file (one document per line), then sample',
-        'new documents from it.',
+        'new documents from it. Ctrl-C stops training early; a second Ctrl-C quits.',
         '',
         'options:',
         '  --input PATH       training data, one document per line',
         '                     (default: input.txt beside this script)',
     ]
     for flag, value, name, kind, text in OPTIONS:
-        lines.append(f'  {flag + " " + value:18s} {text} (default: {getattr(Config, name)})')
+        default = getattr(Config, name)
+        if default == '':
+            default = 'none'
+        lines.append(f'  {flag + " " + value:18s} {text} (default: {default})')
     return '\n'.join(lines)
 
 
@@ -755,6 +823,7 @@ def parse_args(argv):
     c = Config(**settings)
     problems = [
         (c.steps < 1, f'--steps must be at least 1 (got {c.steps})'),
+        (c.val_docs < 0, f'--val-docs must be 0 or more (got {c.val_docs})'),
         (c.num_samples < 0, f'--samples must be 0 or more (got {c.num_samples})'),
         (not (math.isfinite(c.temperature) and c.temperature > 0),
          f'--temperature must be a number above 0 (got {c.temperature})'),
@@ -771,6 +840,9 @@ def parse_args(argv):
         (not (math.isfinite(c.eps) and c.eps > 0), f'--eps must be a number above 0 (got {c.eps})'),
         (not (math.isfinite(c.init_std) and c.init_std >= 0),
          f'--init-std must be a number, 0 or more (got {c.init_std})'),
+        (len(c.prefix) >= c.block_size,
+         f'--prefix {c.prefix!r} is {len(c.prefix)} characters long, but the context '
+         f'(--block-size {c.block_size}) leaves room for at most {c.block_size - 1}'),
     ]
     for bad, message in problems:
         if bad:
@@ -778,29 +850,150 @@ def parse_args(argv):
     return c, path
 
 
+def progress_line(step, steps, loss, seconds):
+    """One line of progress, seconds being the time the steps so far took."""
+    seconds_left = round((steps - step) * seconds / step)
+    clock = f'{seconds_left // 60}:{seconds_left % 60:02d}'   # minutes:seconds
+    return (f'step {step:{len(str(steps))}d} / {steps} | loss {loss:.4f} | '
+            f'{1000 * seconds / step:.1f} ms/step | {clock} left')
+
+
+def train_with_progress(model, tokenizer, docs, config):
+    """Run train() and show its progress; return the losses of the steps that ran.
+
+    On a terminal, one line is rewritten in place after every step. Into a
+    file or a pipe, where rewriting does not work, a line is written each
+    time the run enters a new twentieth of its steps, the last step included.
+
+    The first Ctrl-C stops training after the step it arrives in; the second
+    quits the program.
+    """
+    steps = config.steps
+    live = sys.stdout.isatty()
+    stop_requested = False
+
+    def on_ctrl_c(signum, frame):
+        # Python runs this between two bytecodes, wherever training happens to
+        # be: in the middle of backward, say. Stopping there would leave a step
+        # half done, so the first Ctrl-C only asks the loop below to stop after
+        # the step. The second raises KeyboardInterrupt, which main() turns
+        # into a quiet exit.
+        nonlocal stop_requested
+        if stop_requested:
+            raise KeyboardInterrupt
+        stop_requested = True
+
+    losses = []
+    shown = 0   # the length of the line on screen, to overwrite all of it
+    previous_handler = signal.signal(signal.SIGINT, on_ctrl_c)
+    start = time.perf_counter()
+    try:
+        for step, loss in train(model, tokenizer, docs, config):
+            losses.append(loss)
+            line = progress_line(step, steps, loss, time.perf_counter() - start)
+            if live:
+                print('\r' + line.ljust(shown), end='', flush=True)
+                shown = len(line)
+            elif step * 20 // steps > (step - 1) * 20 // steps or stop_requested:
+                print(line, flush=True)
+            if stop_requested:
+                break
+    finally:
+        signal.signal(signal.SIGINT, previous_handler)
+    seconds = time.perf_counter() - start
+    if live:
+        print()   # end the line that was being rewritten
+    if stop_requested:
+        print(f'stopped by Ctrl-C after step {len(losses)} of {steps}; '
+              f'going on with the model trained so far')
+    print(f'trained {len(model.params):,} parameters for {len(losses)} steps in '
+          f'{seconds:.1f} s ({1000 * seconds / len(losses):.1f} ms per step)')
+    return losses
+
+
+BARS = '▁▂▃▄▅▆▇█'
+
+
+def loss_curve(losses, width=50):
+    """Two lines: what the curve shows, then the losses as bars, lowest to highest.
+
+    One document's loss jumps around (a long, rare name is harder than
+    "anna"), so each bar is smoothed: it is the mean loss of the tenth of the
+    run that ends at its step. The first and the last of these means stand
+    beside the bars.
+    """
+    n = len(losses)
+    width = min(width, n)
+    window = max(1, n // 10)
+    means = []
+    for i in range(1, width + 1):
+        end = i * n // width   # this bar stands for the run up to step `end`
+        part = losses[max(0, end - window):end]
+        means.append(sum(part) / len(part))
+    low, high = min(means), max(means)
+    bars = ''
+    for mean in means:
+        level = round((len(BARS) - 1) * (mean - low) / (high - low)) if high > low else 0
+        bars += BARS[level]
+    if window == 1:
+        caption = f'loss curve, {n} steps (a bar per step)'
+    else:
+        caption = f'loss curve, {n} steps (each bar: the mean loss of the {window} steps up to it)'
+    return f'{caption}\n{means[0]:.2f} {bars} {means[-1]:.2f}'
+
+
+def print_validation_loss(model, tokenizer, val_docs, when):
+    if val_docs:
+        loss = validation_loss(model, tokenizer, val_docs)
+        print(f'val loss {loss:.4f} ({when}; per token, on {len(val_docs)} held-out documents)',
+              flush=True)
+
+
+def print_samples(model, tokenizer, rng, config, train_docs):
+    """Write config.num_samples documents, each marked new or in the training data."""
+    if not config.num_samples:
+        return
+    with_prefix = f', prefix {config.prefix!r}' if config.prefix else ''
+    print(f'--- {config.num_samples} samples (temperature {config.temperature}{with_prefix}) ---')
+    # A name the model wrote may be one it saw in training, or one it made up.
+    # (A name found only among the held-out documents counts as new: the model
+    # never saw it.)
+    seen = set(train_docs)
+    new = 0
+    for i in range(config.num_samples):
+        text = sample(model, tokenizer, rng, config.temperature, config.prefix)
+        if text in seen:
+            tag = 'in the training data'
+        else:
+            tag = 'new'
+            new += 1
+        print(f'sample {i + 1:2d}: {text}  ({tag})')
+    print(f'{new} of {config.num_samples} samples are new, not in the training data')
+
+
 def run(config, path):
     """Sections 1 to 6 in order, printing as they go."""
     rng = random.Random(config.seed)
     docs = load_docs(path)
-    num_docs = len(docs)
     rng.shuffle(docs)
-    tokenizer = Tokenizer(docs)   # the vocabulary comes from every document...
-    # ...but a run of N steps only ever reads the first N: drop the rest, so
-    # that the training graphs can reuse their memory.
-    del docs[config.steps:]
+    tokenizer = Tokenizer(docs)   # every character needs a token, held out or not
+    unknown = sorted(set(config.prefix) - set(tokenizer.chars))
+    if unknown:
+        raise InputError(f'--prefix {config.prefix!r} uses characters that never occur in '
+                         f'{path}, so the model has no token for them: '
+                         + ', '.join(map(repr, unknown)))
+    train_docs, held_out = split_docs(docs)
+    val_docs = held_out[:config.val_docs]
     model = GPT(config, tokenizer.vocab_size, rng)
-    print(f'{num_docs:,} documents, {tokenizer.vocab_size} tokens '
-          f'({len(tokenizer.chars)} characters + BOS), {len(model.params):,} parameters')
-
-    # On a terminal, rewrite one progress line in place; keep every 100th.
-    live = sys.stdout.isatty()
-
-    def report(step, loss):
-        last = step == config.steps
-        keep = last or step == 1 or step % 100 == 0
-        if keep or live:
-            print(f'step {step:4d} / {config.steps:4d} | loss {loss:.4f}',
-                  end='\n' if keep else '\r', flush=True)
+    print(f'{len(docs):,} documents: {len(train_docs):,} to train on, '
+          f'{len(held_out):,} held out for validation')
+    print(f'{tokenizer.vocab_size} tokens ({len(tokenizer.chars)} characters + BOS), '
+          f'{len(model.params):,} parameters')
+    if not held_out:
+        print('no validation loss: with fewer than 10 documents, none are held out')
+    elif not val_docs:
+        print('no validation loss (--val-docs 0)')
+    del docs, held_out   # from here on, train_docs and val_docs are all we need
 
     # Every node of the graph is freed by reference counting the moment backward
     # lets go of it (there are no reference cycles), so Python's cycle collector
@@ -808,20 +1001,11 @@ def run(config, path):
     gc_was_on = gc.isenabled()
     gc.disable()
     try:
-        start = time.perf_counter()
-        losses = train(model, tokenizer, docs, config, report)
-        seconds = time.perf_counter() - start
-        summary = f'trained in {seconds:.1f} s ({1000 * seconds / config.steps:.1f} ms per step)'
-        k = min(50, config.steps // 2)
-        if k:
-            summary += (f'; mean loss over the first {k} steps {sum(losses[:k]) / k:.4f}, '
-                        f'over the last {k} {sum(losses[-k:]) / k:.4f}')
-        print(summary)
-
-        if config.num_samples:
-            print(f'--- {config.num_samples} new documents (temperature {config.temperature}) ---')
-        for i in range(config.num_samples):
-            print(f'sample {i + 1:2d}: {sample(model, tokenizer, rng, config.temperature)}')
+        print_validation_loss(model, tokenizer, val_docs, 'before training')
+        losses = train_with_progress(model, tokenizer, train_docs, config)
+        print(loss_curve(losses))
+        print_validation_loss(model, tokenizer, val_docs, 'after training')
+        print_samples(model, tokenizer, rng, config, train_docs)
     except (ArithmeticError, ValueError) as e:
         # Settings can be valid one by one and still make the numbers blow up:
         # a huge learning rate, say, drives a probability to 0, and log(0) fails

@@ -12,9 +12,10 @@ import microgpt
 from microgpt import Config, InputError, load_docs
 from conftest import REPO, TINY_KNOBS, TINY_WORDS, run_script, write_bytes
 
-PROGRESS = re.compile(r'^step +(\d+) / +(\d+) \| loss (\d+\.\d{4})$')
-SAMPLE = re.compile(r'^sample +(\d+): (.*)$')
-HEADER = re.compile(r'^([\d,]+) documents, (\d+) tokens\b')
+PROGRESS = re.compile(r'^step +(\d+) / (\d+) \| loss (\d+\.\d{4}) \| \d+\.\d ms/step \| \d+:\d\d left$')
+SAMPLE = re.compile(r'^sample +(\d+): (.*)  \((?:new|in the training data)\)$')
+DOCUMENTS = re.compile(r'^([\d,]+) documents: ([\d,]+) to train on, ([\d,]+) held out for validation$')
+TOKENS = re.compile(r'^(\d+) tokens \((\d+) characters \+ BOS\), ([\d,]+) parameters$')
 
 
 def progress_lines(stdout):
@@ -35,12 +36,11 @@ def sample_lines(stdout):
 
 
 def header_counts(stdout):
-    """(documents, tokens) from the summary line that opens a run."""
-    for line in stdout.splitlines():
-        match = HEADER.match(line)
-        if match:
-            return int(match.group(1).replace(',', '')), int(match.group(2))
-    raise AssertionError(f'no "N documents, V tokens" line in:\n{stdout}')
+    """(documents, tokens) from the two lines that open a run."""
+    lines = stdout.splitlines()
+    documents, tokens = DOCUMENTS.match(lines[0]), TOKENS.match(lines[1])
+    assert documents and tokens, f'a run does not open with its counts:\n{stdout}'
+    return int(documents.group(1).replace(',', '')), int(tokens.group(1))
 
 
 def assert_clean_success(result):
@@ -137,7 +137,8 @@ KNOB_DEFAULTS = {
     '--samples': Config.num_samples, '--n-embd': Config.n_embd, '--n-head': Config.n_head,
     '--n-layer': Config.n_layer, '--block-size': Config.block_size,
     '--lr': Config.learning_rate, '--beta1': Config.beta1, '--beta2': Config.beta2,
-    '--eps': Config.eps, '--init-std': Config.init_std,
+    '--eps': Config.eps, '--init-std': Config.init_std, '--val-docs': Config.val_docs,
+    '--prefix': 'none',
 }
 
 

@@ -249,7 +249,7 @@ def _train_tiny(seed, steps, num_samples=0, temperature=1.0):
     config = tiny_config(steps=steps)
     tok = Tokenizer(docs)
     model = GPT(config, tok.vocab_size, rng)
-    losses = train(model, tok, docs, config)
+    losses = [loss for _, loss in train(model, tok, docs, config)]
     samples = [sample(model, tok, rng, temperature) for _ in range(num_samples)]
     return losses, samples, model, tok
 
@@ -264,17 +264,37 @@ def test_training_lowers_the_loss():
     assert last < 0.8 * math.log(tok.vocab_size)
 
 
-def test_train_reports_every_step_and_returns_pre_update_losses():
-    """report(step, loss) runs once per step, 1..N; step 1's loss is the initial model's."""
+def test_train_yields_every_step_with_its_pre_update_loss():
+    """train() yields (step, loss) for steps 1..N; step 1's loss is the initial model's."""
     docs = ['abba', 'baab', 'ab']
     model, tok, config = make_model(docs, seed=9, steps=6)
     twin, _, _ = make_model(docs, seed=9)
     initial_loss = document_loss(twin, tok.encode(docs[0])).data
-    calls = []
-    losses = train(model, tok, docs, config, report=lambda step, loss: calls.append((step, loss)))
-    assert calls == list(zip(range(1, 7), losses))
-    assert losses[0] == initial_loss
+    yielded = list(train(model, tok, docs, config))
+    assert [step for step, _ in yielded] == [1, 2, 3, 4, 5, 6]
+    assert yielded[0][1] == initial_loss
     assert [p.data for p in model.params] != [p.data for p in twin.params]
+
+
+def test_stopping_train_between_steps_keeps_the_steps_so_far():
+    """Leaving the loop after step 3 of 6 leaves exactly the model a full run has after step 3.
+
+    That is what a first Ctrl-C does. (Not the same as a 3-step run: the
+    learning rate decays over the 6 steps that were planned.)
+    """
+    docs = ['abba', 'baab', 'ab', 'bab']
+    model, tok, config = make_model(docs, seed=4, steps=6)
+    twin, _, _ = make_model(docs, seed=4)
+    for step, _ in train(model, tok, docs, config):
+        if step == 3:
+            break
+    after_three = None
+    for step, _ in train(twin, tok, docs, config):
+        if step == 3:
+            after_three = [p.data for p in twin.params]
+    assert [p.data for p in model.params] == after_three
+    assert [p.data for p in twin.params] != after_three   # the full run went on
+    assert all(p.grad == 0.0 for p in model.params)
 
 
 def test_training_on_a_very_long_document_uses_the_context_only():
@@ -283,7 +303,7 @@ def test_training_on_a_very_long_document_uses_the_context_only():
     model, tok, config = make_model([long_doc, 'zoë'], seed=1, steps=4)
     twin, _, _ = make_model([long_doc, 'zoë'], seed=1)
     start = time.perf_counter()
-    losses = train(model, tok, [long_doc, 'zoë'], config)
+    losses = [loss for _, loss in train(model, tok, [long_doc, 'zoë'], config)]
     assert time.perf_counter() - start < 5.0
     assert losses[0] == document_loss(twin, tok.encode(long_doc[:config.block_size])).data
     assert all(math.isfinite(x) for x in losses)
@@ -341,6 +361,6 @@ def test_a_few_training_steps_on_the_names_data(names_path):
     rng.shuffle(docs)
     config = Config(steps=20)
     model = GPT(config, tok.vocab_size, rng)
-    losses = train(model, tok, docs, config)
+    losses = [loss for _, loss in train(model, tok, docs, config)]
     assert abs(sum(losses[:5]) / 5 - math.log(27)) < 0.3
     assert all(math.isfinite(x) for x in losses)
