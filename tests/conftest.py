@@ -8,6 +8,7 @@ import contextlib
 import gc
 import os
 import random
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -77,6 +78,50 @@ def run_script(*args, cwd=None, timeout=120):
         [sys.executable, '-B', str(SCRIPT), *[str(a) for a in args]],
         cwd=cwd, env=env, capture_output=True, timeout=timeout,
         encoding='utf-8', errors='strict')
+
+
+# --- reading a run's output ----------------------------------------------------
+
+PROGRESS = re.compile(r'^step +(\d+) / (\d+) \| loss (\d+\.\d{4}) \| \d+\.\d ms/step \| \d+:\d\d left$')
+SAMPLE = re.compile(r'^sample +(\d+): (.*)  \((new|in the training data)\)$')
+DOCUMENTS = re.compile(r'^([\d,]+) documents: ([\d,]+) to train on, ([\d,]+) held out for validation$')
+TOKENS = re.compile(r'^(\d+) tokens \((\d+) characters \+ BOS\), ([\d,]+) parameters$')
+
+
+def progress_lines(stdout):
+    """(step, total, loss) for every progress line; every line that starts 'step' must match."""
+    found = []
+    for line in stdout.splitlines():
+        if line.startswith('step'):
+            match = PROGRESS.match(line)
+            assert match, f'badly formatted progress line: {line!r}'
+            found.append((int(match.group(1)), int(match.group(2)), float(match.group(3))))
+    return found
+
+
+def sample_lines(stdout):
+    """(number, text) of every 'sample N: ...' line."""
+    return [(int(m.group(1)), m.group(2))
+            for m in map(SAMPLE.match, stdout.splitlines()) if m]
+
+
+def tagged_samples(stdout):
+    """(text, 'new' or 'in the training data') of every sample line."""
+    return [(m.group(2), m.group(3)) for m in map(SAMPLE.match, stdout.splitlines()) if m]
+
+
+def header_counts(stdout):
+    """(documents, tokens) from the two lines that open a run."""
+    lines = stdout.splitlines()
+    documents, tokens = DOCUMENTS.match(lines[0]), TOKENS.match(lines[1])
+    assert documents and tokens, f'a run does not open with its counts:\n{stdout}'
+    return int(documents.group(1).replace(',', '')), int(tokens.group(1))
+
+
+def assert_clean_success(result):
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ''
+    assert 'Traceback' not in result.stdout
 
 
 def write_bytes(directory, name, data):

@@ -10,44 +10,8 @@ import pytest
 
 import microgpt
 from microgpt import Config, InputError, load_docs
-from conftest import REPO, TINY_KNOBS, TINY_WORDS, run_script, write_bytes
-
-PROGRESS = re.compile(r'^step +(\d+) / (\d+) \| loss (\d+\.\d{4}) \| \d+\.\d ms/step \| \d+:\d\d left$')
-SAMPLE = re.compile(r'^sample +(\d+): (.*)  \((?:new|in the training data)\)$')
-DOCUMENTS = re.compile(r'^([\d,]+) documents: ([\d,]+) to train on, ([\d,]+) held out for validation$')
-TOKENS = re.compile(r'^(\d+) tokens \((\d+) characters \+ BOS\), ([\d,]+) parameters$')
-
-
-def progress_lines(stdout):
-    """(step, total, loss) for every progress line; every line that starts 'step' must match."""
-    found = []
-    for line in stdout.splitlines():
-        if line.startswith('step'):
-            match = PROGRESS.match(line)
-            assert match, f'badly formatted progress line: {line!r}'
-            found.append((int(match.group(1)), int(match.group(2)), float(match.group(3))))
-    return found
-
-
-def sample_lines(stdout):
-    """(number, text) of every 'sample N: ...' line."""
-    return [(int(m.group(1)), m.group(2))
-            for m in map(SAMPLE.match, stdout.splitlines()) if m]
-
-
-def header_counts(stdout):
-    """(documents, tokens) from the two lines that open a run."""
-    lines = stdout.splitlines()
-    documents, tokens = DOCUMENTS.match(lines[0]), TOKENS.match(lines[1])
-    assert documents and tokens, f'a run does not open with its counts:\n{stdout}'
-    return int(documents.group(1).replace(',', '')), int(tokens.group(1))
-
-
-def assert_clean_success(result):
-    assert result.returncode == 0, result.stderr
-    assert result.stderr == ''
-    assert 'Traceback' not in result.stdout
-
+from conftest import (REPO, TINY_KNOBS, TINY_WORDS, assert_clean_success, header_counts,
+                      progress_lines, run_script, sample_lines, write_bytes)
 
 # --- a normal run ---------------------------------------------------------------
 
@@ -194,6 +158,10 @@ BAD_INPUTS = [
     ('beta1 1', _knobs('--beta1', '1'), ['--beta1']),
     ('non-numeric steps', _knobs('--steps', 'ten'), ['--steps', 'ten']),
     ('unknown option', _knobs('--n-embed', '8'), ['--n-embed']),
+    ('val-docs -1', _knobs('--val-docs', '-1'), ['--val-docs']),
+    ('prefix with unknown characters', _knobs('--prefix', 'Zanq'), ['--prefix', "'z', 'q'"]),
+    ('prefix too long for the context', _knobs('--prefix', 'anna', '--block-size', '4'),
+     ['--prefix', '--block-size 4', 'at most 3']),
 ]
 
 

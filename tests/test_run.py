@@ -1,0 +1,481 @@
+"""What a run shows a learner: the held-out tenth and its validation loss,
+--prefix, samples marked new or seen, the loss curve, progress, and Ctrl-C."""
+
+import math
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+import microgpt
+from microgpt import (BARS, document_loss, load_docs, loss_curve, progress_line, sample,
+                      split_docs, train, validation_loss)
+from conftest import (PROGRESS, SCRIPT, TINY_KNOBS, TINY_WORDS, assert_clean_success,
+                      make_model, progress_lines, run_script, sample_lines, tagged_samples,
+                      write_bytes)
+
+VAL_LOSS = re.compile(r'^val loss (\d+\.\d{4}) \((before|after) training; per token, '
+                      r'on (\d+) held-out documents\)$', re.M)
+
+
+def val_losses(stdout):
+    """[(loss, 'before' or 'after', documents)] from the 'val loss' lines."""
+    return [(float(loss), when, int(n)) for loss, when, n in VAL_LOSS.findall(stdout)]
+
+
+def shuffled_split(path, seed):
+    """The split a run makes, worked out from what it promises: shuffle with
+    Random(seed), then hold out the last tenth."""
+    docs = load_docs(path)
+    random.Random(seed).shuffle(docs)
+    n_train = len(docs) - len(docs) // 10
+    return docs[:n_train], docs[n_train:]
+
+
+# --- the held-out tenth ------------------------------------------------------------
+
+@pytest.mark.parametrize('n', [1, 9, 10, 11, 19, 20, 99, 100, 32_032])
+def test_split_holds_out_the_last_tenth_and_none_below_ten(n):
+    docs = [f'doc{i}' for i in range(n)]
+    train_docs, held_out = split_docs(docs)
+    assert train_docs + held_out == docs   # in order: the last documents are held out
+    assert len(held_out) == n // 10
+    assert (held_out == []) == (n < 10)
+
+
+def test_a_run_trains_on_nine_tenths_and_validates_on_the_rest(tmp_path, monkeypatch, capsys):
+    """run() hands train() the first nine tenths of the shuffled documents, and
+    measures the validation loss twice on the first --val-docs of the rest."""
+    words = [a + b + c for a in 'abcde' for b in 'aeiou' for c in 'nst'][:47]
+    path = write_bytes(tmp_path, 'words.txt', '\n'.join(words) + '\n')
+    trained_on, validated_on = [], []
+    real_train, real_validation_loss = microgpt.train, microgpt.validation_loss
+
+    def spy_train(model, tokenizer, docs, config):
+        trained_on.append(list(docs))
+        return real_train(model, tokenizer, docs, config)
+
+    def spy_validation_loss(model, tokenizer, docs):
+        validated_on.append(list(docs))
+        return real_validation_loss(model, tokenizer, docs)
+
+    monkeypatch.setattr(microgpt, 'train', spy_train)
+    monkeypatch.setattr(microgpt, 'validation_loss', spy_validation_loss)
+    assert microgpt.main(['--input', str(path), '--steps', '3', '--samples', '0',
+                          '--val-docs', '2', '--seed', '7', *TINY_KNOBS]) == 0
+    expected_train, expected_held_out = shuffled_split(path, seed=7)
+    assert len(expected_train) == 43 and len(expected_held_out) == 4
+    assert trained_on == [expected_train]
+    assert validated_on == [expected_held_out[:2]] * 2
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == '47 documents: 43 to train on, 4 held out for validation'
+
+
+def test_training_never_reads_a_held_out_document():
+    """A letter found only in the held-out document never enters the model as
+    input, however many times training goes round: its embedding row gets no
+    gradient, so Adam leaves it exactly as it was."""
+    docs = ['ab', 'ba', 'abba', 'bab', 'aab', 'bba', 'ab', 'baa', 'abb', 'zz']
+    train_docs, held_out = split_docs(docs)
+    assert held_out == ['zz']
+    model, tok, config = make_model(docs, seed=3, steps=25)   # round the 9 nearly three times
+    wte = model.state_dict['wte']
+    z_before = [p.data for p in wte[tok.ids['z']]]
+    a_before = [p.data for p in wte[tok.ids['a']]]
+    for _ in train(model, tok, train_docs, config):
+        pass
+    assert [p.data for p in wte[tok.ids['z']]] == z_before
+    assert [p.data for p in wte[tok.ids['a']]] != a_before
+
+
+# --- the validation loss -------------------------------------------------------
+
+def test_validation_loss_is_the_mean_loss_per_predicted_token():
+    """Worked out here from the logits with plain floats: -log softmax(z)[next],
+    summed over every prediction of every document, over their count."""
+    docs = ['a', 'abcab', 'bcabcabcabcabcabcab']   # 2, 6 and (cut to block_size 8) 8 predictions
+    model, tok, config = make_model(docs, seed=5)
+    total, count = 0.0, 0
+    for doc in docs:
+        tokens = tok.encode(doc[:config.block_size])
+        cache = model.new_cache()
+        for pos in range(min(config.block_size, len(tokens) - 1)):
+            z = [v.data for v in model(tokens[pos], pos, cache)]
+            top = max(z)
+            log_total = math.log(sum(math.exp(x - top) for x in z))
+            total -= z[tokens[pos + 1]] - top - log_total
+            count += 1
+    assert count == 2 + 6 + 8
+    assert validation_loss(model, tok, docs) == pytest.approx(total / count, rel=1e-12)
+    # The weighting matters: the mean of the three documents' means differs.
+    mean_of_means = sum(document_loss(model, tok.encode(d[:8])).data for d in docs) / 3
+    assert abs(mean_of_means - total / count) > 1e-3
+
+
+def test_validation_changes_nothing():
+    """Measuring the validation loss leaves every weight and gradient as it was,
+    and draws no random numbers: the samples after it are the ones without it."""
+    model, tok, _ = make_model(TINY_WORDS, seed=8)
+    weights = [p.data for p in model.params]
+    before = [sample(model, tok, random.Random(1), 1.0) for _ in range(5)]
+    validation_loss(model, tok, TINY_WORDS)
+    assert [p.data for p in model.params] == weights
+    assert all(p.grad == 0.0 for p in model.params)
+    assert [sample(model, tok, random.Random(1), 1.0) for _ in range(5)] == before
+
+
+def test_a_run_prints_the_validation_loss_before_and_after_training():
+    """On input.txt the untrained model scores about ln(27), guessing uniformly;
+    300 steps bring the held-out loss well down."""
+    result = run_script('--steps', 300, '--samples', 0)
+    assert_clean_success(result)
+    (before, when_before, n_before), (after, when_after, n_after) = val_losses(result.stdout)
+    assert (when_before, when_after) == ('before', 'after')
+    assert n_before == n_after == microgpt.Config.val_docs
+    assert abs(before - math.log(27)) < 0.3
+    assert after < before - 0.5
+    lines = result.stdout.splitlines()
+    assert lines.index(next(l for l in lines if l.startswith('val loss'))) < \
+        lines.index(next(l for l in lines if l.startswith('step')))
+
+
+@pytest.mark.parametrize('words, args, message, documents', [
+    (TINY_WORDS, ['--val-docs', '2'], None, 2),
+    (TINY_WORDS, ['--val-docs', '500'], None, 3),   # only 3 of the 30 are held out
+    (TINY_WORDS, ['--val-docs', '0'], 'no validation loss (--val-docs 0)', None),
+    (TINY_WORDS[:9], [], 'no validation loss: with fewer than 10 documents, none are held out',
+     None),
+], ids=['two of three', 'more than there are', 'none asked for', 'fewer than ten'])
+def test_how_many_documents_the_validation_loss_uses(tmp_path, words, args, message, documents):
+    path = write_bytes(tmp_path, 'w.txt', '\n'.join(words) + '\n')
+    result = run_script('--input', path, '--steps', 3, '--samples', 0, *TINY_KNOBS, *args)
+    assert_clean_success(result)
+    found = val_losses(result.stdout)
+    if documents is None:
+        assert found == []
+        assert message in result.stdout.splitlines()
+    else:
+        assert [(when, n) for _, when, n in found] == [('before', documents), ('after', documents)]
+
+
+# --- --prefix -------------------------------------------------------------------
+
+def test_every_sample_starts_with_the_prefix():
+    model, tok, config = make_model(TINY_WORDS, seed=2)
+    rng = random.Random(0)
+    samples = [sample(model, tok, rng, 1.5, prefix='be') for _ in range(30)]
+    assert all(s.startswith('be') for s in samples)
+    assert len(set(samples)) > 3                        # the rest is drawn, not fixed
+    assert all(len(s) <= config.block_size for s in samples)
+
+
+def test_an_empty_prefix_is_no_prefix():
+    model, tok, _ = make_model(TINY_WORDS, seed=2)
+    plain = [sample(model, tok, random.Random(4), 1.0) for _ in range(10)]
+    assert [sample(model, tok, random.Random(4), 1.0, prefix='') for _ in range(10)] == plain
+
+
+def test_the_prefix_is_read_by_the_model_before_it_writes():
+    """Near temperature 0 the continuation is the greedy one after BOS and the
+    prefix have been fed in, position by position."""
+    model, tok, config = make_model(TINY_WORDS, seed=6, steps=60)
+    for _ in train(model, tok, TINY_WORDS, config):
+        pass
+    cache = model.new_cache()
+    for pos, token in enumerate([tok.bos, tok.ids['d'], tok.ids['e']]):
+        z = [v.data for v in model(token, pos, cache)]
+    greedy = []
+    for pos in range(3, config.block_size + 1):
+        token = max(range(len(z)), key=z.__getitem__)
+        if token == tok.bos:
+            break
+        greedy.append(token)
+        if pos < config.block_size:
+            z = [v.data for v in model(token, pos, cache)]
+    expected = 'de' + tok.decode(greedy)
+    for seed in range(3):
+        assert sample(model, tok, random.Random(seed), 1e-4, prefix='de') == expected
+
+
+def test_the_longest_prefix_leaves_room_for_one_token():
+    model, tok, config = make_model(TINY_WORDS, seed=2, block_size=5)
+    samples = [sample(model, tok, random.Random(s), 2.0, prefix='bean') for s in range(20)]
+    assert all(s.startswith('bean') and len(s) <= 5 for s in samples)
+    assert 'bean' in samples and any(len(s) == 5 for s in samples)
+
+
+def test_prefix_on_the_command_line(tiny_input):
+    result = run_script('--input', tiny_input, '--steps', 30, '--samples', 8, '--prefix', 'be',
+                        *TINY_KNOBS)
+    assert_clean_success(result)
+    assert "--- 8 samples (temperature 0.5, prefix 'be') ---" in result.stdout.splitlines()
+    texts = [text for _, text in sample_lines(result.stdout)]
+    assert len(texts) == 8 and all(t.startswith('be') for t in texts)
+    longest = run_script('--input', tiny_input, '--steps', 3, '--samples', 3,
+                         '--prefix', 'bean', '--block-size', 5, '--n-embd', 8, '--n-head', 2)
+    assert_clean_success(longest)
+    assert all(t.startswith('bean') for _, t in sample_lines(longest.stdout))
+
+
+# --- new or seen -------------------------------------------------------------------
+
+def test_each_sample_says_whether_it_is_in_the_training_data(tiny_input):
+    """The mark agrees with the training nine tenths, worked out independently."""
+    result = run_script('--input', tiny_input, '--steps', 300, '--samples', 40,
+                        '--seed', 3, *TINY_KNOBS)
+    assert_clean_success(result)
+    train_docs, _ = shuffled_split(tiny_input, seed=3)
+    tagged = tagged_samples(result.stdout)
+    assert len(tagged) == 40
+    for text, tag in tagged:
+        assert tag == ('in the training data' if text in train_docs else 'new'), text
+    tags = [tag for _, tag in tagged]
+    assert 'new' in tags and 'in the training data' in tags   # both kinds were checked
+    assert f'{tags.count("new")} of 40 samples are new, not in the training data' \
+        in result.stdout.splitlines()
+
+
+def test_a_name_found_only_among_the_held_out_documents_counts_as_new(tmp_path):
+    """Ten documents, 'xy' the one held out. With --prefix xy and a context of 3,
+    a sample that ends right after the prefix is exactly 'xy'."""
+    path = write_bytes(tmp_path, 'd.txt', 'ab\n' * 9 + 'xy\n')
+    seed = next(s for s in range(100) if shuffled_split(path, s)[1] == ['xy'])
+    result = run_script('--input', path, '--seed', seed, '--steps', 20, '--samples', 40,
+                        '--prefix', 'xy', '--block-size', 3, '--n-embd', 8, '--n-head', 2,
+                        '--temperature', 2)
+    assert_clean_success(result)
+    tagged = tagged_samples(result.stdout)
+    assert ('xy', 'new') in tagged
+    assert all(tag == 'new' for _, tag in tagged)
+
+
+# --- the loss curve ------------------------------------------------------------------
+
+def curve_parts(text):
+    """(caption, first value, bars, last value) of loss_curve's two lines."""
+    caption, line = text.split('\n')
+    match = re.fullmatch(r'(\d+\.\d\d) ([▁▂▃▄▅▆▇█]+) (\d+\.\d\d)', line)
+    assert match, line
+    return caption, float(match.group(1)), match.group(2), float(match.group(3))
+
+
+def test_a_falling_loss_draws_a_falling_curve():
+    losses = [3.0 - 2.0 * i / 999 for i in range(1000)]
+    caption, first, bars, last = curve_parts(loss_curve(losses))
+    assert caption == 'loss curve, 1000 steps (each bar: the mean loss of the 100 steps up to it)'
+    assert len(bars) == 50
+    assert bars[0] == BARS[-1] and bars[-1] == BARS[0]
+    assert all(BARS.index(a) >= BARS.index(b) for a, b in zip(bars, bars[1:]))
+    assert first == round(sum(losses[:20]) / 20, 2)    # the first bar: steps 1 to 20
+    assert last == round(sum(losses[-100:]) / 100, 2)  # the last: the last 100 steps
+
+
+def test_the_curve_smooths_away_step_to_step_noise():
+    """Losses that jump between 1 and 3 at every step average 2 over any even
+    stretch, so the curve is flat."""
+    caption, first, bars, last = curve_parts(loss_curve([1.0, 3.0] * 500))
+    assert bars == BARS[0] * 50
+    assert first == last == 2.0
+
+
+def test_a_short_run_gets_a_bar_per_step():
+    losses = [2.0, 3.0, 1.0, 2.5, 1.5, 3.0, 1.0]
+    caption, first, bars, last = curve_parts(loss_curve(losses))
+    assert caption == 'loss curve, 7 steps (a bar per step)'
+    assert len(bars) == 7
+    assert [BARS.index(b) for b in bars] == [round(7 * (x - 1.0) / 2.0) for x in losses]
+    assert (first, last) == (2.0, 1.0)
+    assert curve_parts(loss_curve([2.5]))[1:] == (2.5, BARS[0], 2.5)
+
+
+def test_a_run_ends_training_with_the_curve(tiny_input):
+    result = run_script('--input', tiny_input, '--steps', 120, '--samples', 0, *TINY_KNOBS)
+    assert_clean_success(result)
+    lines = result.stdout.splitlines()
+    at = lines.index('loss curve, 120 steps (each bar: the mean loss of the 12 steps up to it)')
+    assert lines[at - 1].startswith('trained ')
+    _, first, bars, last = curve_parts('\n'.join(lines[at:at + 2]))
+    assert len(bars) == 50 and last < first
+
+
+# --- progress ---------------------------------------------------------------------
+
+def test_progress_line_shows_the_time_per_step_and_the_time_left():
+    assert progress_line(250, 1000, 2.34567, 10.0) == \
+        'step  250 / 1000 | loss 2.3457 | 40.0 ms/step | 0:30 left'
+    assert progress_line(1, 100, 3.3, 90.0) == \
+        'step   1 / 100 | loss 3.3000 | 90000.0 ms/step | 148:30 left'
+    assert progress_line(100, 100, 1.0, 0.5).endswith('| 5.0 ms/step | 0:00 left')
+
+
+@pytest.mark.parametrize('steps, expected', [
+    (100, list(range(5, 101, 5))),
+    (45, [3, 5, 7, 9, 12, 14, 16, 18, 21, 23, 25, 27, 30, 32, 34, 36, 39, 41, 43, 45]),
+    (7, [1, 2, 3, 4, 5, 6, 7]),
+])
+def test_into_a_pipe_a_line_every_twentieth_of_the_run(tiny_input, steps, expected):
+    result = run_script('--input', tiny_input, '--steps', steps, '--samples', 0, *TINY_KNOBS)
+    assert_clean_success(result)
+    assert [step for step, _, _ in progress_lines(result.stdout)] == expected
+    assert '\r' not in result.stdout
+
+
+def test_the_summary_counts_parameters_steps_and_time(tiny_input):
+    result = run_script('--input', tiny_input, '--steps', 40, '--samples', 0, *TINY_KNOBS)
+    assert_clean_success(result)
+    parameters = re.search(r'^\d+ tokens .*, ([\d,]+) parameters$', result.stdout, re.M).group(1)
+    summary = re.search(r'^trained ([\d,]+) parameters for (\d+) steps in (\d+\.\d) s '
+                        r'\((\d+\.\d) ms per step\)$', result.stdout, re.M)
+    assert summary, result.stdout
+    assert summary.group(1) == parameters and summary.group(2) == '40'
+    seconds, ms = float(summary.group(3)), float(summary.group(4))
+    assert abs(ms * 40 / 1000 - seconds) <= 0.05 + 0.01 * seconds
+
+
+@pytest.mark.skipif(sys.platform == 'win32', reason='needs a Unix pseudo-terminal')
+def test_on_a_terminal_progress_is_one_line_rewritten_in_place(tiny_input):
+    import pty
+    master, slave = pty.openpty()
+    env = dict(os.environ, PYTHONIOENCODING='utf-8')
+    proc = subprocess.Popen([sys.executable, '-B', str(SCRIPT), '--input', str(tiny_input),
+                             '--steps', '30', '--samples', '2', *TINY_KNOBS],
+                            stdout=slave, stderr=subprocess.PIPE, env=env)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:   # Linux reports the end of a pseudo-terminal as an error
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    assert proc.wait(timeout=60) == 0, proc.stderr.read()
+    out = b''.join(chunks).decode('utf-8').replace('\r\n', '\n')   # the terminal adds \r to \n
+    progress = [line for line in out.split('\n') if 'ms/step' in line]
+    assert len(progress) == 1, out
+    updates = progress[0].split('\r')
+    assert updates[0] == ''
+    steps = []
+    for update in updates[1:]:
+        match = PROGRESS.match(update.rstrip(' '))
+        assert match, update
+        steps.append(int(match.group(1)))
+    assert steps == list(range(1, 31))
+    assert len(sample_lines(out)) == 2
+
+
+# --- Ctrl-C -----------------------------------------------------------------------
+
+def start_slow_run(tmp_path, *args):
+    """Start a run whose every step takes a noticeable time, and whose progress
+    goes into a pipe line by line (at most 20 steps: a line per step)."""
+    rng = random.Random(1)
+    docs = [''.join(rng.choice('abcdefgh') for _ in range(30)) for _ in range(300)]
+    path = write_bytes(tmp_path, 'long.txt', '\n'.join(docs) + '\n')
+    env = dict(os.environ, PYTHONIOENCODING='utf-8')
+    return subprocess.Popen(
+        [sys.executable, '-B', str(SCRIPT), '--input', str(path), '--steps', '20',
+         '--n-embd', '48', '--block-size', '32', *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+        # as from a shell: Python's own Ctrl-C handling, even if ours ignores SIGINT
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+
+
+def read_until_training(proc):
+    """The output up to and including the first progress line.
+
+    Read a byte at a time from the pipe itself, so that nothing after that line
+    is left in a buffer where finish() would not see it.
+    """
+    seen = b''
+    while True:
+        byte = os.read(proc.stdout.fileno(), 1)
+        if not byte:
+            raise AssertionError(f'training never started:\n{seen.decode()}{proc.stderr.read().decode()}')
+        seen += byte
+        if byte == b'\n' and PROGRESS.match(seen.decode().splitlines()[-1]):
+            return seen.decode('utf-8')
+
+
+def finish(proc):
+    """The rest of stdout and all of stderr, once the program has ended."""
+    rest, err = proc.communicate(timeout=120)
+    return rest.decode('utf-8'), err.decode('utf-8')
+
+
+@pytest.mark.skipif(sys.platform == 'win32', reason='sends SIGINT')
+def test_ctrl_c_stops_training_after_the_step_and_goes_on(tmp_path):
+    proc = start_slow_run(tmp_path, '--val-docs', '3', '--samples', '2')
+    try:
+        started = read_until_training(proc)
+        proc.send_signal(signal.SIGINT)
+        rest, err = finish(proc)
+    finally:
+        proc.kill()
+    out = started + rest
+    assert proc.returncode == 0, err
+    assert err == ''
+    stop = re.search(r'^stopped by Ctrl-C after step (\d+) of 20; '
+                     r'going on with the model trained so far$', out, re.M)
+    assert stop, out
+    k = int(stop.group(1))
+    assert 1 <= k < 20
+    assert progress_lines(out)[-1][:2] == (k, 20)
+    assert f' for {k} steps in ' in out
+    assert f'loss curve, {k} steps' in out
+    assert [when for _, when, _ in val_losses(out)] == ['before', 'after']
+    assert len(sample_lines(out)) == 2
+
+
+@pytest.mark.skipif(sys.platform == 'win32', reason='sends SIGINT')
+def test_a_second_ctrl_c_quits_at_once_with_code_130(tmp_path):
+    """The second Ctrl-C lands while the run still has far more than 3 s of
+    work ahead (200 validation documents for this model, and 20 samples)."""
+    proc = start_slow_run(tmp_path, '--val-docs', '200')
+    try:
+        started = read_until_training(proc)
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.5)
+        second = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        rest, err = finish(proc)
+        elapsed = time.monotonic() - second
+    finally:
+        proc.kill()
+    assert proc.returncode == 130
+    assert err.strip() == 'interrupted'
+    assert 'Traceback' not in err
+    assert elapsed < 3, f'took {elapsed:.1f} s to quit'
+    assert sample_lines(started + rest) == []
+
+
+@pytest.mark.skipif(sys.platform == 'win32', reason='sends SIGINT')
+def test_a_second_ctrl_c_within_the_same_step_does_not_wait_for_it(tmp_path):
+    """With steps of the better part of a second, two Ctrl-Cs 0.05 s apart both
+    land in step 2: the program quits in the middle of it, without finishing
+    it or saying that training stopped."""
+    proc = start_slow_run(tmp_path, '--n-embd', '128')
+    try:
+        started = read_until_training(proc)   # step 1 is done; step 2 has begun
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.05)
+        second = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        rest, err = finish(proc)
+        elapsed = time.monotonic() - second
+    finally:
+        proc.kill()
+    out = started + rest
+    assert proc.returncode == 130
+    assert err.strip() == 'interrupted'
+    assert [step for step, _, _ in progress_lines(out)] == [1]
+    assert 'stopped by Ctrl-C' not in out
+    ms_per_step = float(re.search(r'(\d+\.\d) ms/step', started).group(1))
+    assert elapsed < ms_per_step / 1000, (elapsed, ms_per_step)
