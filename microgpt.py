@@ -55,7 +55,7 @@ class Config:
     eps = 1e-8           # keeps Adam's division finite when a gradient has been ~0
 
     # validation
-    val_docs = 200       # held-out documents the validation loss is measured on
+    val_docs = 200       # held-out documents (section 1) to measure the validation loss on
 
     # sampling
     temperature = 0.5    # below 1 sharpens the model's guesses, above 1 flattens them
@@ -120,9 +120,10 @@ def load_docs(path):
 def split_docs(docs):
     """(training documents, held-out documents): the last tenth is held out.
 
-    The documents should be shuffled first, so that the held-out tenth is a
-    fair sample of the file, not just its last lines. With fewer than ten
-    documents none are held out: every one is needed for training.
+    The documents should be shuffled first (run() in section 7 does), so that
+    the held-out tenth is a fair sample of the file, not just its last lines.
+    With fewer than ten documents none are held out: every one is needed for
+    training.
     """
     n_train = len(docs) - len(docs) // 10
     return docs[:n_train], docs[n_train:]
@@ -595,6 +596,9 @@ class GPT:
 # The validation loss is the same cross-entropy on the held-out documents,
 # with no training: if the training loss falls but the validation loss does
 # not, the model is memorizing its documents instead of learning their rules.
+# It is averaged over every predicted token of many documents, where a
+# training loss is the mean over one document, so the two are close measures
+# but not the same one.
 # ---------------------------------------------------------------------------
 
 def position_losses(model, tokens):
@@ -607,7 +611,13 @@ def position_losses(model, tokens):
     for pos_id in range(min(model.block_size, len(tokens) - 1)):
         logits = model(tokens[pos_id], pos_id, cache)
         probs = softmax(logits)
-        losses.append(-probs[tokens[pos_id + 1]].log())
+        p = probs[tokens[pos_id + 1]]
+        if p.data == 0.0:
+            # exp() underflows to exactly 0 once a logit trails the largest by
+            # about 745, which happens only when training has blown the
+            # weights up; log(0) would be minus infinity.
+            raise FloatingPointError('the probability of the next token became 0')
+        losses.append(-p.log())
     return losses
 
 
@@ -626,6 +636,7 @@ def validation_loss(model, tokenizer, docs):
     """
     total, count = 0.0, 0
     for doc in docs:
+        # Cut to the context before encoding, as train() does.
         losses = position_losses(model, tokenizer.encode(doc[:model.block_size]))
         total += sum(loss.data for loss in losses)
         count += len(losses)
@@ -728,13 +739,18 @@ def sample(model, tokenizer, rng, temperature, prefix=''):
     for pos_id in range(model.block_size):
         logits = model(token_id, pos_id, cache)
         if pos_id < len(given):
-            # Still inside the prefix: the next token is given, not drawn. (The
-            # model's logits here go unused; what matters is that reading the
-            # token added its keys and values to the cache.)
+            # The token after this position is the prefix's, not a draw. (The
+            # logits go unused; what matters is that reading token_id added its
+            # keys and values to the cache, for later positions to look at.)
             token_id = given[pos_id]
         else:
             probs = softmax([z / temperature for z in logits])
-            token_id = rng.choices(range(model.vocab_size), weights=[p.data for p in probs])[0]
+            weights = [p.data for p in probs]
+            if not math.isfinite(sum(weights)):
+                # A temperature so small that z / temperature overflows to
+                # infinity leaves softmax computing inf - inf: not a number.
+                raise FloatingPointError('the sampling probabilities are not numbers')
+            token_id = rng.choices(range(model.vocab_size), weights=weights)[0]
             if token_id == tokenizer.bos:
                 break
         out.append(token_id)
@@ -783,7 +799,8 @@ def usage():
         'usage: python microgpt.py [--input PATH] [--steps N] [other options]',
         '',
         'Train a tiny GPT on a text file (one document per line), then sample',
-        'new documents from it. Ctrl-C stops training early; a second Ctrl-C quits.',
+        'new documents from it. Ctrl-C during training stops it early and goes on',
+        'to sampling; a second Ctrl-C, or one at any other time, quits.',
         '',
         'options:',
         '  --input PATH       training data, one document per line',
@@ -798,12 +815,17 @@ def usage():
 
 
 def parse_args(argv):
-    """Read the command line into (Config, input path); raise InputError if it is wrong."""
+    """Read the command line into (Config, input path), or None if it asks for help.
+
+    Raise InputError if it is wrong.
+    """
     known = {flag: (name, kind) for flag, _, name, kind, _ in OPTIONS}
     settings, path = {}, None
     args = list(argv)
     while args:
         arg = args.pop(0)
+        if arg in ('-h', '--help'):   # an option, not the value of one (--prefix -h)
+            return None
         flag, equals, value = arg.partition('=')   # both --steps 5 and --steps=5
         if flag != '--input' and flag not in known:
             raise InputError(f'unknown option {arg!r} (see --help)')
@@ -840,6 +862,7 @@ def parse_args(argv):
         (not (math.isfinite(c.eps) and c.eps > 0), f'--eps must be a number above 0 (got {c.eps})'),
         (not (math.isfinite(c.init_std) and c.init_std >= 0),
          f'--init-std must be a number, 0 or more (got {c.init_std})'),
+        # (Whether the prefix's characters have tokens depends on the data: run() checks.)
         (len(c.prefix) >= c.block_size,
          f'--prefix {c.prefix!r} is {len(c.prefix)} characters long, but the context '
          f'(--block-size {c.block_size}) leaves room for at most {c.block_size - 1}'),
@@ -858,12 +881,17 @@ def progress_line(step, steps, loss, seconds):
             f'{1000 * seconds / step:.1f} ms/step | {clock} left')
 
 
+def plural(n, noun):
+    """'1 step', '2 steps', '1,000 steps'."""
+    return f'{n:,} {noun}' if n == 1 else f'{n:,} {noun}s'
+
+
 def train_with_progress(model, tokenizer, docs, config):
     """Run train() and show its progress; return the losses of the steps that ran.
 
     On a terminal, one line is rewritten in place after every step. Into a
-    file or a pipe, where rewriting does not work, a line is written each
-    time the run enters a new twentieth of its steps, the last step included.
+    file or a pipe, where rewriting does not work, a line is written at each
+    step that completes a twentieth of the run (the last step always does).
 
     The first Ctrl-C stops training after the step it arrives in; the second
     quits the program.
@@ -877,7 +905,8 @@ def train_with_progress(model, tokenizer, docs, config):
         # be: in the middle of backward, say. Stopping there would leave a step
         # half done, so the first Ctrl-C only asks the loop below to stop after
         # the step. The second raises KeyboardInterrupt, which main() turns
-        # into a quiet exit.
+        # into a quiet exit. (Once training is over the usual handler is back,
+        # and any Ctrl-C quits at once.)
         nonlocal stop_requested
         if stop_requested:
             raise KeyboardInterrupt
@@ -891,22 +920,23 @@ def train_with_progress(model, tokenizer, docs, config):
         for step, loss in train(model, tokenizer, docs, config):
             losses.append(loss)
             line = progress_line(step, steps, loss, time.perf_counter() - start)
+            completes_twentieth = step * 20 // steps > (step - 1) * 20 // steps
             if live:
                 print('\r' + line.ljust(shown), end='', flush=True)
                 shown = len(line)
-            elif step * 20 // steps > (step - 1) * 20 // steps or stop_requested:
+            elif completes_twentieth or stop_requested:
                 print(line, flush=True)
             if stop_requested:
                 break
     finally:
         signal.signal(signal.SIGINT, previous_handler)
+        if shown:
+            print()   # end the rewritten line, so what follows starts on its own
     seconds = time.perf_counter() - start
-    if live:
-        print()   # end the line that was being rewritten
-    if stop_requested:
+    if len(losses) < steps:
         print(f'stopped by Ctrl-C after step {len(losses)} of {steps}; '
               f'going on with the model trained so far')
-    print(f'trained {len(model.params):,} parameters for {len(losses)} steps in '
+    print(f'trained {len(model.params):,} parameters for {plural(len(losses), "step")} in '
           f'{seconds:.1f} s ({1000 * seconds / len(losses):.1f} ms per step)')
     return losses
 
@@ -915,12 +945,13 @@ BARS = '▁▂▃▄▅▆▇█'
 
 
 def loss_curve(losses, width=50):
-    """Two lines: what the curve shows, then the losses as bars, lowest to highest.
+    """Two lines: what the curve shows, then the loss over the run as bars.
 
     One document's loss jumps around (a long, rare name is harder than
     "anna"), so each bar is smoothed: it is the mean loss of the tenth of the
-    run that ends at its step. The first and the last of these means stand
-    beside the bars.
+    run that ends at its step (near the start, of the steps so far). The
+    lowest mean gets the shortest bar, the highest the tallest, and the first
+    and the last mean stand beside the bars.
     """
     n = len(losses)
     width = min(width, n)
@@ -936,13 +967,18 @@ def loss_curve(losses, width=50):
         level = round((len(BARS) - 1) * (mean - low) / (high - low)) if high > low else 0
         bars += BARS[level]
     if window == 1:
-        caption = f'loss curve, {n} steps (a bar per step)'
+        caption = f'loss curve, {plural(n, "step")} (a bar per step)'
     else:
-        caption = f'loss curve, {n} steps (each bar: the mean loss of the {window} steps up to it)'
+        caption = (f'loss curve, {plural(n, "step")} '
+                   f'(each bar: the mean loss of up to {window} steps before it)')
     return f'{caption}\n{means[0]:.2f} {bars} {means[-1]:.2f}'
 
 
 def print_validation_loss(model, tokenizer, val_docs, when):
+    """Print the validation loss, saying when ('before training', say) it was measured.
+
+    With no validation documents there is nothing to print; run() has said why.
+    """
     if val_docs:
         loss = validation_loss(model, tokenizer, val_docs)
         print(f'val loss {loss:.4f} ({when}; per token, on {len(val_docs)} held-out documents)',
@@ -955,14 +991,16 @@ def print_samples(model, tokenizer, rng, config, train_docs):
         return
     with_prefix = f', prefix {config.prefix!r}' if config.prefix else ''
     print(f'--- {config.num_samples} samples (temperature {config.temperature}{with_prefix}) ---')
-    # A name the model wrote may be one it saw in training, or one it made up.
-    # (A name found only among the held-out documents counts as new: the model
-    # never saw it.)
-    seen = set(train_docs)
+    # A sample is "in the training data" if it is one of the training documents,
+    # whether or not this run got as far as training on it, and "new" if it is
+    # not. (A name found only among the held-out documents is new: the model
+    # was never shown it.) Searching a list is slow next to a set, but it takes
+    # milliseconds for a few samples, and a set of every training document
+    # would add megabytes to what the run needs.
     new = 0
     for i in range(config.num_samples):
         text = sample(model, tokenizer, rng, config.temperature, config.prefix)
-        if text in seen:
+        if text in train_docs:
             tag = 'in the training data'
         else:
             tag = 'new'
@@ -993,7 +1031,9 @@ def run(config, path):
         print('no validation loss: with fewer than 10 documents, none are held out')
     elif not val_docs:
         print('no validation loss (--val-docs 0)')
-    del docs, held_out   # from here on, train_docs and val_docs are all we need
+    # From here on only train_docs and val_docs are needed; letting go of the
+    # rest frees its memory for training.
+    del docs, held_out
 
     # Every node of the graph is freed by reference counting the moment backward
     # lets go of it (there are no reference cycles), so Python's cycle collector
@@ -1006,13 +1046,14 @@ def run(config, path):
         print(loss_curve(losses))
         print_validation_loss(model, tokenizer, val_docs, 'after training')
         print_samples(model, tokenizer, rng, config, train_docs)
-    except (ArithmeticError, ValueError) as e:
+    except (FloatingPointError, OverflowError) as e:
         # Settings can be valid one by one and still make the numbers blow up:
-        # a huge learning rate, say, drives a probability to 0, and log(0) fails
-        # with 'math domain error'; NaNs reach random.choices as 'weights'. Any
-        # other ValueError is a bug, and is left to show itself.
-        if isinstance(e, ValueError) and not ('math domain' in str(e) or 'weights' in str(e)):
-            raise
+        # a huge learning rate, say, makes the loss infinite, or a probability
+        # exactly 0; a tiny temperature, sampling probabilities that are not
+        # numbers. Training and sampling check for these and raise
+        # FloatingPointError; a float too large for ** raises OverflowError.
+        if isinstance(e, OverflowError):
+            e = 'a number grew too large for a float'
         raise InputError(f'the numbers blew up ({e}); try a smaller --lr or '
                          f'--init-std, or a larger --temperature') from None
     finally:
@@ -1022,15 +1063,16 @@ def run(config, path):
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
-    if '-h' in argv or '--help' in argv:
-        print(usage())
-        return 0
     if hasattr(sys.stdout, 'reconfigure'):
         # A terminal that cannot show some character (a name in another script)
         # gets a '?' instead of a crash.
         sys.stdout.reconfigure(errors='replace')
     try:
-        config, path = parse_args(argv)
+        parsed = parse_args(argv)
+        if parsed is None:
+            print(usage())
+            return 0
+        config, path = parsed
         if path is None:
             path = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'input.txt')
         run(config, path)

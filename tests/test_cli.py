@@ -2,6 +2,7 @@
 
 import gc
 import os
+import random
 import re
 import subprocess
 import sys
@@ -11,7 +12,7 @@ import pytest
 import microgpt
 from microgpt import Config, InputError, load_docs
 from conftest import (REPO, TINY_KNOBS, TINY_WORDS, assert_clean_success, header_counts,
-                      progress_lines, run_script, sample_lines, write_bytes)
+                      make_model, progress_lines, run_script, sample_lines, write_bytes)
 
 # --- a normal run ---------------------------------------------------------------
 
@@ -268,6 +269,37 @@ def test_numbers_that_blow_up_end_in_one_error_line(tiny_input):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and 'blew up' in lines[0] and '--lr' in lines[0], result.stderr
     assert 'Traceback' not in result.stderr
+
+
+@pytest.mark.parametrize('args', [['--temperature', '1e-310'],
+                                  ['--temperature', '1e-308', '--init-std', '3']],
+                         ids=['1/temperature overflows', 'logits / temperature overflow'])
+def test_a_temperature_too_small_for_floats_ends_in_one_error_line(tiny_input, args):
+    """On every Python: 3.9's random.choices would take NaN weights without a word."""
+    result = run_script('--input', tiny_input, '--steps', 3, '--samples', 5, *TINY_KNOBS, *args)
+    assert result.returncode == 2, result.stdout
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and 'blew up' in lines[0] and '--temperature' in lines[0], result.stderr
+
+
+def test_numbers_that_blow_up_are_caught_where_they_go_bad():
+    """A probability of exactly 0 and sampling weights that are not numbers raise
+    FloatingPointError, which main() reports; no error message text is matched."""
+    model, tok, _ = make_model(TINY_WORDS, seed=1, init_std=1e3)
+    with pytest.raises(FloatingPointError, match='became 0'):
+        microgpt.document_loss(model, tok.encode('banana'))
+    model, tok, _ = make_model(TINY_WORDS, seed=1, init_std=3.0)
+    with pytest.raises(FloatingPointError, match='not numbers'):
+        microgpt.sample(model, tok, random.Random(0), 1e-308)
+
+
+def test_help_is_an_option_not_a_value(tiny_input):
+    """--prefix -h asks for the prefix '-h', not for help."""
+    for flag in ('-h', '--help'):
+        assert run_script(flag).stdout.startswith('usage:')
+    result = run_script('--input', tiny_input, '--prefix', '-h', '--steps', 2)
+    assert result.returncode == 2
+    assert "--prefix '-h'" in result.stderr and 'usage' not in result.stdout
 
 
 # --- importing --------------------------------------------------------------------
