@@ -631,14 +631,16 @@ def validation_loss(model, tokenizer, docs):
     """Mean loss per predicted token over docs; the model is not changed.
 
     Per token, not per document: a long name counts for more than a short
-    one, as it holds more predictions. Only the numbers are kept; each
-    document's graph is freed once its losses have been read.
+    one, as it holds more predictions.
     """
     total, count = 0.0, 0
     for doc in docs:
-        # Cut to the context before encoding, as train() does.
-        losses = position_losses(model, tokenizer.encode(doc[:model.block_size]))
-        total += sum(loss.data for loss in losses)
+        # Cut to the context before encoding, as train() does. Only the numbers
+        # are kept, so each document's graph is freed here, before the next
+        # one is built, and two never take up memory at the same time.
+        tokens = tokenizer.encode(doc[:model.block_size])
+        losses = [loss.data for loss in position_losses(model, tokens)]
+        total += sum(losses)
         count += len(losses)
     return total / count
 
@@ -985,8 +987,12 @@ def print_validation_loss(model, tokenizer, val_docs, when):
               flush=True)
 
 
-def print_samples(model, tokenizer, rng, config, train_docs):
-    """Write config.num_samples documents, each marked new or in the training data."""
+def print_samples(model, tokenizer, rng, config, train_text):
+    """Write config.num_samples documents, each marked new or in the training data.
+
+    train_text holds every training document on a line of its own, with a
+    newline before the first as well as after the last.
+    """
     if not config.num_samples:
         return
     with_prefix = f', prefix {config.prefix!r}' if config.prefix else ''
@@ -994,13 +1000,12 @@ def print_samples(model, tokenizer, rng, config, train_docs):
     # A sample is "in the training data" if it is one of the training documents,
     # whether or not this run got as far as training on it, and "new" if it is
     # not. (A name found only among the held-out documents is new: the model
-    # was never shown it.) Searching a list is slow next to a set, but it takes
-    # milliseconds for a few samples, and a set of every training document
-    # would add megabytes to what the run needs.
+    # was never shown it.) With a newline on both sides, the sample can only
+    # match a whole line, never part of a longer document.
     new = 0
     for i in range(config.num_samples):
         text = sample(model, tokenizer, rng, config.temperature, config.prefix)
-        if text in train_docs:
+        if f'\n{text}\n' in train_text:
             tag = 'in the training data'
         else:
             tag = 'new'
@@ -1022,18 +1027,25 @@ def run(config, path):
                          + ', '.join(map(repr, unknown)))
     train_docs, held_out = split_docs(docs)
     val_docs = held_out[:config.val_docs]
-    model = GPT(config, tokenizer.vocab_size, rng)
     print(f'{len(docs):,} documents: {len(train_docs):,} to train on, '
           f'{len(held_out):,} held out for validation')
-    print(f'{tokenizer.vocab_size} tokens ({len(tokenizer.chars)} characters + BOS), '
-          f'{len(model.params):,} parameters')
     if not held_out:
         print('no validation loss: with fewer than 10 documents, none are held out')
     elif not val_docs:
         print('no validation loss (--val-docs 0)')
-    # From here on only train_docs and val_docs are needed; letting go of the
-    # rest frees its memory for training.
+
+    # A run of N steps trains on the first N training documents only, but every
+    # sample is checked against all of them (print_samples). Joined into one
+    # string, a line each, they take about a tenth of the memory of a list of
+    # as many small strings; the rest is let go before the model is built, so
+    # its weights and graphs can reuse that memory.
+    train_text = '\n' + '\n'.join(train_docs) + '\n'
+    del train_docs[config.steps:]
     del docs, held_out
+
+    model = GPT(config, tokenizer.vocab_size, rng)
+    print(f'{tokenizer.vocab_size} tokens ({len(tokenizer.chars)} characters + BOS), '
+          f'{len(model.params):,} parameters')
 
     # Every node of the graph is freed by reference counting the moment backward
     # lets go of it (there are no reference cycles), so Python's cycle collector
@@ -1045,7 +1057,7 @@ def run(config, path):
         losses = train_with_progress(model, tokenizer, train_docs, config)
         print(loss_curve(losses))
         print_validation_loss(model, tokenizer, val_docs, 'after training')
-        print_samples(model, tokenizer, rng, config, train_docs)
+        print_samples(model, tokenizer, rng, config, train_text)
     except (FloatingPointError, OverflowError) as e:
         # Settings can be valid one by one and still make the numbers blow up:
         # a huge learning rate, say, makes the loss infinite, or a probability

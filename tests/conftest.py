@@ -111,8 +111,11 @@ def tagged_samples(stdout):
 
 
 def header_counts(stdout):
-    """(documents, tokens) from the two lines that open a run."""
+    """(documents, tokens) from the lines that open a run: the documents, then
+    (if there is none) why there is no validation loss, then the tokens."""
     lines = stdout.splitlines()
+    if lines[1].startswith('no validation loss'):
+        del lines[1]
     documents, tokens = DOCUMENTS.match(lines[0]), TOKENS.match(lines[1])
     assert documents and tokens, f'a run does not open with its counts:\n{stdout}'
     return int(documents.group(1).replace(',', '')), int(tokens.group(1))

@@ -49,8 +49,9 @@ def test_split_holds_out_the_last_tenth_and_none_below_ten(n):
 
 
 def test_a_run_trains_on_nine_tenths_and_validates_on_the_rest(tmp_path, monkeypatch, capsys):
-    """run() hands train() the first nine tenths of the shuffled documents, and
-    measures the validation loss twice on the first --val-docs of the rest."""
+    """run() trains on the first nine tenths of the shuffled documents, handing
+    train() as many of them as it has steps to read, and measures the validation
+    loss twice on the first --val-docs of the rest."""
     words = [a + b + c for a in 'abcde' for b in 'aeiou' for c in 'nst'][:47]
     path = write_bytes(tmp_path, 'words.txt', '\n'.join(words) + '\n')
     trained_on, validated_on = [], []
@@ -70,7 +71,7 @@ def test_a_run_trains_on_nine_tenths_and_validates_on_the_rest(tmp_path, monkeyp
                           '--val-docs', '2', '--seed', '7', *TINY_KNOBS]) == 0
     expected_train, expected_held_out = shuffled_split(path, seed=7)
     assert len(expected_train) == 43 and len(expected_held_out) == 4
-    assert trained_on == [expected_train]
+    assert trained_on == [expected_train[:3]]
     assert validated_on == [expected_held_out[:2]] * 2
     out = capsys.readouterr().out
     assert out.splitlines()[0] == '47 documents: 43 to train on, 4 held out for validation'
@@ -238,6 +239,23 @@ def test_each_sample_says_whether_it_is_in_the_training_data(tiny_input):
     assert 'new' in tags and 'in the training data' in tags   # both kinds were checked
     assert f'{tags.count("new")} of 40 samples are new, not in the training data' \
         in result.stdout.splitlines()
+
+
+def test_a_training_document_the_run_never_reached_still_counts_as_seen(tmp_path):
+    """Twenty documents, 18 of them training ones, and a run of 2 steps: 'xy' is
+    a training document the run does not get to. A sample that is exactly 'xy'
+    is still marked as in the training data."""
+    path = write_bytes(tmp_path, 'd.txt', 'ab\n' * 19 + 'xy\n')
+    seed = next(s for s in range(100) if 'xy' in shuffled_split(path, s)[0][2:])
+    result = run_script('--input', path, '--seed', seed, '--steps', 2, '--samples', 40,
+                        '--prefix', 'xy', '--block-size', 3, '--n-embd', 8, '--n-head', 2,
+                        '--temperature', 2)
+    assert_clean_success(result)
+    tagged = tagged_samples(result.stdout)
+    assert ('xy', 'in the training data') in tagged
+    assert ('xy', 'new') not in tagged
+    # Longer samples start with 'xy' and so cannot be 'ab': new, whole lines only.
+    assert all(tag == 'new' for text, tag in tagged if text != 'xy')
 
 
 def test_a_name_found_only_among_the_held_out_documents_counts_as_new(tmp_path):
