@@ -81,6 +81,7 @@ class Config:
 #
 # A tenth of the documents is held out: the model never trains on them, so
 # its loss on them tells how well it does on documents it has never seen.
+# (A line that occurs more than once in the file can land on both sides.)
 # ---------------------------------------------------------------------------
 
 class InputError(Exception):
@@ -91,7 +92,9 @@ def load_docs(path):
     """Read the documents in a UTF-8 text file, one per line."""
     docs = []
     try:
-        with open(path, 'rb') as f:   # read-only: the file is never written
+        # Read as bytes and decode each line here, rather than in text mode, so
+        # that a bad byte can be reported with its line. (The file is only read.)
+        with open(path, 'rb') as f:
             for line_number, raw in enumerate(f, start=1):
                 if line_number == 1 and raw.startswith(b'\xef\xbb\xbf'):
                     raw = raw[3:]   # the byte-order mark some editors put first
@@ -178,8 +181,9 @@ class Tokenizer:
 class Value:
     """A scalar in the computation graph."""
 
-    # __slots__ keeps each of the millions of Values a run creates small. _mark
-    # is used by topological_order; __weakref__ lets the tests watch a node die.
+    # __slots__ keeps each of the millions of Values a run creates small.
+    # (_mark serves the graph search further down; __weakref__ lets the test
+    # suite check that a node has been freed.)
     __slots__ = ('data', 'grad', '_children', '_local_grads', '_mark', '__weakref__')
 
     def __init__(self, data, children=(), local_grads=()):
@@ -251,8 +255,8 @@ class Value:
     def backward(self):
         """Add d(self)/d(v) into v.grad for every Value v that self was computed from.
 
-        It adds (+=), so gradients start from 0: Adam.step zeroes the
-        parameters' after using them. It frees the graph as it goes (see the
+        It adds (+=), so gradients start from 0: Adam.step (section 5) zeroes
+        the parameters' gradients after using them. It frees the graph as it goes (see the
         pruning below), so it runs once per graph: to backward again, compute
         again.
         """
@@ -279,12 +283,14 @@ class Value:
             # Graph pruning: this node's gradient has been passed on, so it lets
             # go of its inputs; pop() above already dropped the order's hold on
             # it. Every node that used it was processed before it and let go of
-            # it too, so the node is freed right here, and the whole graph of a
-            # step is gone when backward returns. Without this, the loss would
-            # keep its graph alive until the next step had built a second one.
-            # None (a leaf has ()) records that a graph was here, so that a
-            # later backward that runs into it raises an error instead of
-            # treating it as a leaf and giving wrong gradients.
+            # it too, so the node is freed as soon as the loop moves on, and the
+            # whole graph of a step is gone when backward returns. Without this,
+            # the loss would keep its graph alive until the next step had built
+            # a second one.
+            #
+            # The children become None, not (): () is what a leaf has, and a
+            # later backward that met this node would take it for a leaf and
+            # give wrong gradients. None makes it raise an error instead.
             node._children = None
 
 
@@ -312,9 +318,10 @@ def dot(a, b):
     object holding the two vectors it was given, and its local derivatives
     need no storing: d(a.b)/da_i is just b_i, which backward() reads from b.
     Linear layers are nothing but dot products, so this is where most of the
-    model's arithmetic happens. (The products are added with Python's sum(),
-    which is what the reference design this file reproduces does here; so the
-    two agree to the last bit on every Python version, before 3.12 and after.)
+    model's arithmetic happens. (The products are plain floats, added with
+    Python's sum(). The reference design this file reproduces adds them the
+    same way, so the two agree to the last bit on every Python version, even
+    though sum() rounds differently from 3.12 on.)
     """
     # tuple() of a tuple is that very tuple, so a vector passed to many dot
     # nodes keeps one identity; _dot_inputs uses it to search the vector once.
@@ -324,6 +331,10 @@ def dot(a, b):
     # _local_grads=None marks a dot node: backward() reads its derivatives from a and b.
     return Value(sum(x.data * y.data for x, y in zip(a, b)), (a, b), None)
 
+
+# backward() needs the graph's nodes in an order where each comes after its
+# inputs. topological_order, below, finds one with a depth-first search; the
+# next two functions hand it the inputs of one node at a time.
 
 def _inputs(node, searched):
     """node's inputs, last first, for topological_order (less any dot-node
@@ -342,10 +353,10 @@ def _dot_inputs(node, searched):
     # of the ~55,000 inputs of a training step.
     #
     # This is a generator so that a vector counts as searched only when the
-    # search reaches it: by then the search below the other vector is over,
-    # and nothing below this vector can use it (the graph has no cycles).
-    # Marking both vectors on entry would be wrong: a dot node found below b
-    # that also uses a would skip a before a had been searched at all.
+    # search reaches it. The vectors are searched b first (last first, like
+    # every node's inputs), so by the time a is reached the search below b is
+    # over. Marking both vectors on entry would be wrong: a dot node found
+    # below b that also uses a would skip a before a had been searched at all.
     for vector in reversed(node._children):
         key = id(vector)
         if key not in searched:
@@ -430,19 +441,21 @@ class Cache:
     keys[layer][head] and values[layer][head] gain one vector per position
     (see GPT.__call__).
 
-    numbers[name] is a copy of each weight matrix's values as plain floats.
-    Weights only change between documents (in the optimizer's step), so one
-    read per document can replace a read at every position. Multiplying two
-    lists of floats runs in C; reading .data from thousands of Value objects
-    is a Python step each, so the forward pass's dot products run about twice
-    as fast this way.
+    numbers[name] is a copy of a weight matrix's values as plain floats, for
+    each matrix that linear() multiplies by (the embeddings wte and wpe are
+    only looked up by row, so they need none). Weights only change between
+    documents (in the optimizer's step), so one read per document can replace
+    a read at every position. Multiplying two lists of floats runs in C;
+    reading .data from thousands of Value objects is a Python step each, so
+    the forward pass's dot products run about twice as fast this way.
     """
 
     def __init__(self, model):
         self.keys = [[[] for _ in range(model.n_head)] for _ in range(model.n_layer)]
         self.values = [[[] for _ in range(model.n_head)] for _ in range(model.n_layer)]
         self.numbers = {name: [[p.data for p in row] for row in matrix]
-                        for name, matrix in model.state_dict.items()}
+                        for name, matrix in model.state_dict.items()
+                        if name not in ('wte', 'wpe')}
 
 
 def linear(x, w, w_numbers):
@@ -483,10 +496,11 @@ def rmsnorm(x):
     It keeps the numbers entering each layer at a steady size, which makes
     training stable. The 1e-5 guards against dividing by zero.
     """
-    # The sum of squares x_0^2 + x_1^2 + ... is one node. Each square x_i * x_i
-    # has x_i as both of its factors, so x_i is listed twice among the inputs,
-    # each time with the other factor, x_i, as its local derivative: exactly
-    # what len(x) product nodes and a sum would pass back, in one node.
+    # The sum of squares x_0^2 + x_1^2 + ... is one node. Its inputs are x
+    # listed twice, x + x, with x's own numbers as their local derivatives:
+    # x_i * x_i has x_i as both factors, and the derivative with respect to
+    # each factor is the other one, x_i. Backward thus passes 2 x_i g to x_i
+    # in two halves, just as separate product and sum nodes would.
     x = tuple(x)
     numbers = tuple(xi.data for xi in x)
     total = 0.0
@@ -502,7 +516,6 @@ class GPT:
 
     def __init__(self, config, vocab_size, rng):
         self.n_layer = config.n_layer
-        self.n_embd = config.n_embd
         self.n_head = config.n_head
         self.head_dim = config.n_embd // config.n_head
         self.block_size = config.block_size
@@ -535,7 +548,11 @@ class GPT:
         return Cache(self)
 
     def __call__(self, token_id, pos_id, cache):
-        """Logits for the token after token_id, which sits at position pos_id."""
+        """Logits for the token after token_id, which sits at position pos_id.
+
+        Positions must come in order, 0, 1, 2, ...: each call appends this
+        position's keys and values to cache, where later positions find them.
+        """
         sd, nums = self.state_dict, cache.numbers
         x = [t + p for t, p in zip(sd['wte'][token_id], sd['wpe'][pos_id])]
         x = rmsnorm(x)
@@ -614,8 +631,9 @@ def position_losses(model, tokens):
         p = probs[tokens[pos_id + 1]]
         if p.data == 0.0:
             # exp() underflows to exactly 0 once a logit trails the largest by
-            # about 745, which happens only when training has blown the
-            # weights up; log(0) would be minus infinity.
+            # about 745, which happens only when the weights are huge (blown
+            # up by training, or drawn so by a huge --init-std); log(0) would
+            # be minus infinity.
             raise FloatingPointError('the probability of the next token became 0')
         losses.append(-p.log())
     return losses
@@ -642,6 +660,8 @@ def validation_loss(model, tokenizer, docs):
         losses = [loss.data for loss in position_losses(model, tokens)]
         total += sum(losses)
         count += len(losses)
+    if not math.isfinite(total):
+        raise FloatingPointError(f'the validation loss became {total / count}')
     return total / count
 
 
@@ -654,10 +674,11 @@ class Adam:
 
     m and v start at 0, so for the first steps each is too small, by the
     factor (1 - beta^t) after t steps. The two biases do not cancel: v's is
-    larger (beta2 is closer to 1), and v is what we divide by, so the first
-    uncorrected steps would be too big (here the very first would be 1.5 lr).
-    Dividing each by its own factor, m_hat = m / (1 - beta1^t) and likewise
-    v_hat, makes the first step about lr, like every later one.
+    larger (beta2 is closer to 1), and sqrt(v) is what we divide by, so the
+    first uncorrected steps would be too big (here the very first would be
+    1.5 lr). Dividing each by its own factor, m_hat = m / (1 - beta1^t) and
+    likewise v_hat, makes the very first step lr in size (eps aside), as the
+    learning rate intends.
     """
 
     def __init__(self, params, beta1, beta2, eps):
@@ -694,10 +715,11 @@ def train(model, tokenizer, docs, config):
     """
     optimizer = Adam(model.params, config.beta1, config.beta2, config.eps)
     for step in range(config.steps):
-        # Only the first block_size characters fit the context, so only they are
-        # encoded: a very long line then costs no more than a short one. (A
-        # document of block_size characters or more never has its final BOS as
-        # a target: the model learns how it starts, not how it ends.)
+        # The context holds block_size positions, which predict the first
+        # block_size characters; only those are encoded, so a very long line
+        # costs no more than a short one. (A document of block_size characters
+        # or more never has its final BOS as a target: the model learns how it
+        # starts, not how it ends.)
         doc = docs[step % len(docs)][:model.block_size]
         loss = document_loss(model, tokenizer.encode(doc))
         if not math.isfinite(loss.data):
@@ -826,7 +848,9 @@ def parse_args(argv):
     args = list(argv)
     while args:
         arg = args.pop(0)
-        if arg in ('-h', '--help'):   # an option, not the value of one (--prefix -h)
+        # Help is asked for by -h in an option's place, but not by a value that
+        # happens to be '-h' (in --prefix -h, the -h is popped below as the value).
+        if arg in ('-h', '--help'):
             return None
         flag, equals, value = arg.partition('=')   # both --steps 5 and --steps=5
         if flag != '--input' and flag not in known:
@@ -836,6 +860,8 @@ def parse_args(argv):
                 raise InputError(f'{flag} needs a value')
             value = args.pop(0)
         if flag == '--input':
+            if not value:
+                raise InputError('--input needs a path')
             path = value
             continue
         name, kind = known[flag]
@@ -851,6 +877,9 @@ def parse_args(argv):
         (c.num_samples < 0, f'--samples must be 0 or more (got {c.num_samples})'),
         (not (math.isfinite(c.temperature) and c.temperature > 0),
          f'--temperature must be a number above 0 (got {c.temperature})'),
+        # Sampling divides by the temperature: it must not turn numbers infinite.
+        (c.temperature > 0 and not math.isfinite(1 / c.temperature),
+         f'--temperature {c.temperature} is too small: dividing by it overflows'),
         (c.n_embd < 1, f'--n-embd must be at least 1 (got {c.n_embd})'),
         (c.n_head < 1, f'--n-head must be at least 1 (got {c.n_head})'),
         (c.n_layer < 1, f'--n-layer must be at least 1 (got {c.n_layer})'),
@@ -964,15 +993,18 @@ def loss_curve(losses, width=50):
         part = losses[max(0, end - window):end]
         means.append(sum(part) / len(part))
     low, high = min(means), max(means)
+    # Differences too small to show in the two decimals printed beside the
+    # bars are rounding noise (a model that is not learning at all still has
+    # some): such a curve is drawn flat rather than stretched to full height.
+    flat = high - low < 0.01
     bars = ''
     for mean in means:
-        level = round((len(BARS) - 1) * (mean - low) / (high - low)) if high > low else 0
+        level = 0 if flat else round((len(BARS) - 1) * (mean - low) / (high - low))
         bars += BARS[level]
     if window == 1:
         caption = f'loss curve, {plural(n, "step")} (a bar per step)'
     else:
-        caption = (f'loss curve, {plural(n, "step")} '
-                   f'(each bar: the mean loss of up to {window} steps before it)')
+        caption = f'loss curve, {plural(n, "step")} (each bar: the mean loss of the last {window} steps)'
     return f'{caption}\n{means[0]:.2f} {bars} {means[-1]:.2f}'
 
 
@@ -983,8 +1015,8 @@ def print_validation_loss(model, tokenizer, val_docs, when):
     """
     if val_docs:
         loss = validation_loss(model, tokenizer, val_docs)
-        print(f'val loss {loss:.4f} ({when}; per token, on {len(val_docs)} held-out documents)',
-              flush=True)
+        print(f'val loss {loss:.4f} ({when}; per token, on '
+              f'{plural(len(val_docs), "held-out document")})', flush=True)
 
 
 def print_samples(model, tokenizer, rng, config, train_text):
@@ -996,22 +1028,32 @@ def print_samples(model, tokenizer, rng, config, train_text):
     if not config.num_samples:
         return
     with_prefix = f', prefix {config.prefix!r}' if config.prefix else ''
-    print(f'--- {config.num_samples} samples (temperature {config.temperature}{with_prefix}) ---')
+    print(f'--- {plural(config.num_samples, "sample")} '
+          f'(temperature {config.temperature}{with_prefix}) ---')
     # A sample is "in the training data" if it is one of the training documents,
     # whether or not this run got as far as training on it, and "new" if it is
     # not. (A name found only among the held-out documents is new: the model
     # was never shown it.) With a newline on both sides, the sample can only
     # match a whole line, never part of a longer document.
+    #
+    # A sample as long as the context was cut off there: the model never ended
+    # it. Training showed the model only the first block_size characters of a
+    # long document too, so such a sample counts as seen if a training
+    # document starts with it.
     new = 0
     for i in range(config.num_samples):
         text = sample(model, tokenizer, rng, config.temperature, config.prefix)
-        if f'\n{text}\n' in train_text:
+        if len(text) == model.block_size:
+            seen = f'\n{text}' in train_text
+        else:
+            seen = f'\n{text}\n' in train_text
+        if seen:
             tag = 'in the training data'
         else:
             tag = 'new'
             new += 1
         print(f'sample {i + 1:2d}: {text}  ({tag})')
-    print(f'{new} of {config.num_samples} samples are new, not in the training data')
+    print(f'new, not in the training data: {new} of {plural(config.num_samples, "sample")}')
 
 
 def run(config, path):
@@ -1027,7 +1069,7 @@ def run(config, path):
                          + ', '.join(map(repr, unknown)))
     train_docs, held_out = split_docs(docs)
     val_docs = held_out[:config.val_docs]
-    print(f'{len(docs):,} documents: {len(train_docs):,} to train on, '
+    print(f'{plural(len(docs), "document")}: {len(train_docs):,} to train on, '
           f'{len(held_out):,} held out for validation')
     if not held_out:
         print('no validation loss: with fewer than 10 documents, none are held out')
@@ -1037,14 +1079,15 @@ def run(config, path):
     # A run of N steps trains on the first N training documents only, but every
     # sample is checked against all of them (print_samples). Joined into one
     # string, a line each, they take about a tenth of the memory of a list of
-    # as many small strings; the rest is let go before the model is built, so
-    # its weights and graphs can reuse that memory.
+    # as many small strings. The training documents past the first N and the
+    # held-out ones past val_docs are let go before the model is built, so its
+    # weights and graphs can reuse that memory.
     train_text = '\n' + '\n'.join(train_docs) + '\n'
     del train_docs[config.steps:]
     del docs, held_out
 
     model = GPT(config, tokenizer.vocab_size, rng)
-    print(f'{tokenizer.vocab_size} tokens ({len(tokenizer.chars)} characters + BOS), '
+    print(f'{tokenizer.vocab_size} tokens ({plural(len(tokenizer.chars), "character")} + BOS), '
           f'{len(model.params):,} parameters')
 
     # Every node of the graph is freed by reference counting the moment backward
@@ -1090,6 +1133,10 @@ def main(argv=None):
         run(config, path)
     except InputError as e:
         print(f'microgpt.py: error: {e}', file=sys.stderr)
+        return 2
+    except MemoryError:
+        print('microgpt.py: error: out of memory; try a smaller model (--n-embd, '
+              '--n-layer, --block-size)', file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print('\ninterrupted', file=sys.stderr)

@@ -84,8 +84,8 @@ def run_script(*args, cwd=None, timeout=120):
 
 PROGRESS = re.compile(r'^step +(\d+) / (\d+) \| loss (\d+\.\d{4}) \| \d+\.\d ms/step \| \d+:\d\d left$')
 SAMPLE = re.compile(r'^sample +(\d+): (.*)  \((new|in the training data)\)$')
-DOCUMENTS = re.compile(r'^([\d,]+) documents: ([\d,]+) to train on, ([\d,]+) held out for validation$')
-TOKENS = re.compile(r'^(\d+) tokens \((\d+) characters \+ BOS\), ([\d,]+) parameters$')
+DOCUMENTS = re.compile(r'^([\d,]+) documents?: ([\d,]+) to train on, ([\d,]+) held out for validation$')
+TOKENS = re.compile(r'^(\d+) tokens \((\d+) characters? \+ BOS\), ([\d,]+) parameters$')
 
 
 def progress_lines(stdout):

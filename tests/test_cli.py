@@ -271,12 +271,19 @@ def test_numbers_that_blow_up_end_in_one_error_line(tiny_input):
     assert 'Traceback' not in result.stderr
 
 
-@pytest.mark.parametrize('args', [['--temperature', '1e-310'],
-                                  ['--temperature', '1e-308', '--init-std', '3']],
-                         ids=['1/temperature overflows', 'logits / temperature overflow'])
-def test_a_temperature_too_small_for_floats_ends_in_one_error_line(tiny_input, args):
-    """On every Python: 3.9's random.choices would take NaN weights without a word."""
-    result = run_script('--input', tiny_input, '--steps', 3, '--samples', 5, *TINY_KNOBS, *args)
+def test_a_temperature_whose_inverse_overflows_is_refused_before_training(tiny_input):
+    """1 / 1e-310 is infinite: the run says so at once instead of training first."""
+    result = run_script('--input', tiny_input, '--steps', 3, *TINY_KNOBS, '--temperature', '1e-310')
+    assert result.returncode == 2 and result.stdout == ''
+    assert result.stderr == ('microgpt.py: error: --temperature 1e-310 is too small: '
+                             'dividing by it overflows\n')
+
+
+def test_logits_that_overflow_at_a_tiny_temperature_end_in_one_error_line(tiny_input):
+    """1 / 1e-308 is finite, but logits of a few units divided by it are not.
+    On every Python: 3.9's random.choices would take NaN weights without a word."""
+    result = run_script('--input', tiny_input, '--steps', 3, '--samples', 5, *TINY_KNOBS,
+                        '--temperature', '1e-308', '--init-std', '3')
     assert result.returncode == 2, result.stdout
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and 'blew up' in lines[0] and '--temperature' in lines[0], result.stderr
@@ -291,6 +298,33 @@ def test_numbers_that_blow_up_are_caught_where_they_go_bad():
     model, tok, _ = make_model(TINY_WORDS, seed=1, init_std=3.0)
     with pytest.raises(FloatingPointError, match='not numbers'):
         microgpt.sample(model, tok, random.Random(0), 1e-308)
+
+
+def test_weights_too_large_for_floats_are_caught_by_the_first_validation(tiny_input):
+    """--init-std 1e308 makes the untrained model's numbers infinite; the first
+    validation loss is then not a number, and the run stops before training."""
+    result = run_script('--input', tiny_input, '--steps', 3, *TINY_KNOBS, '--init-std', '1e308')
+    assert result.returncode == 2
+    assert result.stderr.startswith('microgpt.py: error: the numbers blew up (')
+    assert len(result.stderr.splitlines()) == 1
+    assert not any(line.startswith(('val loss', 'step')) for line in result.stdout.splitlines())
+
+
+def test_an_empty_input_path_is_named_as_the_problem():
+    for args in (['--input='], ['--input', '']):
+        result = run_script(*args)
+        assert result.returncode == 2
+        assert result.stderr == 'microgpt.py: error: --input needs a path\n'
+
+
+def test_running_out_of_memory_is_one_error_line(tiny_input, monkeypatch, capsys):
+    """A model too big for the machine: no traceback, exit code 2."""
+    def too_big(*args, **kwargs):
+        raise MemoryError
+    monkeypatch.setattr(microgpt, 'GPT', too_big)
+    assert microgpt.main(['--input', str(tiny_input), '--n-embd', '100000']) == 2
+    err = capsys.readouterr().err
+    assert err.startswith('microgpt.py: error: out of memory') and err.count('\n') == 1
 
 
 def test_help_is_an_option_not_a_value(tiny_input):

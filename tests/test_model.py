@@ -3,7 +3,6 @@
 import math
 import random
 import time
-import tracemalloc
 import weakref
 
 import pytest
@@ -213,24 +212,25 @@ def test_logits_are_freed_by_backward():
 
 # --- the optimizer ------------------------------------------------------------
 
-def test_validation_holds_one_document_graph_at_a_time():
-    """Measuring three copies of a document needs no more memory at its peak
-    than measuring one: each document's graph is freed before the next is
-    built. (Holding on to the previous one until the next was built nearly
-    doubled the peak.)"""
+def test_validation_frees_each_document_graph_before_building_the_next(monkeypatch):
+    """validation_loss keeps only numbers: by the time it starts on a document,
+    no loss of the previous one is alive, and with it none of that document's
+    graph. (Holding on to them until the next graph was built nearly doubled
+    the memory it needed.)"""
     model, tok, _ = make_model(TINY_WORDS, seed=1)
+    real_position_losses = microgpt.position_losses
+    earlier = []
 
-    def peak_bytes(docs):
-        microgpt.validation_loss(model, tok, docs)   # fill Python's free lists first
-        tracemalloc.start()
-        try:
-            microgpt.validation_loss(model, tok, docs)
-            return tracemalloc.get_traced_memory()[1]
-        finally:
-            tracemalloc.stop()
+    def watched(model, tokens):
+        assert all(ref() is None for ref in earlier), "the previous document's graph is alive"
+        losses = real_position_losses(model, tokens)
+        earlier.extend(weakref.ref(loss) for loss in losses)
+        return losses
 
-    one = peak_bytes(['bananabe'])
-    assert peak_bytes(['bananabe'] * 3) < 1.2 * one
+    monkeypatch.setattr(microgpt, 'position_losses', watched)
+    with gc_disabled():
+        microgpt.validation_loss(model, tok, ['bananabe', 'abba', 'nede'])
+    assert len(earlier) == 8 + 5 + 5
 
 
 def test_adam_first_step_has_the_learning_rate_as_its_size():

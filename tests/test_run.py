@@ -20,7 +20,7 @@ from conftest import (PROGRESS, SCRIPT, TINY_KNOBS, TINY_WORDS, assert_clean_suc
                       write_bytes)
 
 VAL_LOSS = re.compile(r'^val loss (\d+\.\d{4}) \((before|after) training; per token, '
-                      r'on (\d+) held-out documents\)$', re.M)
+                      r'on (\d+) held-out documents?\)$', re.M)
 
 
 def val_losses(stdout):
@@ -237,7 +237,7 @@ def test_each_sample_says_whether_it_is_in_the_training_data(tiny_input):
         assert tag == ('in the training data' if text in train_docs else 'new'), text
     tags = [tag for _, tag in tagged]
     assert 'new' in tags and 'in the training data' in tags   # both kinds were checked
-    assert f'{tags.count("new")} of 40 samples are new, not in the training data' \
+    assert f'new, not in the training data: {tags.count("new")} of 40 samples' \
         in result.stdout.splitlines()
 
 
@@ -256,6 +256,39 @@ def test_a_training_document_the_run_never_reached_still_counts_as_seen(tmp_path
     assert ('xy', 'new') not in tagged
     # Longer samples start with 'xy' and so cannot be 'ab': new, whole lines only.
     assert all(tag == 'new' for text, tag in tagged if text != 'xy')
+
+
+def test_a_sample_cut_off_by_the_context_counts_as_seen_if_a_document_starts_with_it(tmp_path):
+    """Every document is 'abcdefghij', longer than a context of 8, so training
+    shows the model 'abcdefgh' and never an end. A sample cut off at 8
+    characters that is 'abcdefgh' is in the training data; any other is new,
+    and so is 'abcdefg', ended by the model (no document is just that)."""
+    path = write_bytes(tmp_path, 'long.txt', 'abcdefghij\n' * 12)
+    result = run_script('--input', path, '--steps', 30, '--samples', 40, '--prefix', 'abcdefg',
+                        '--temperature', 2, *TINY_KNOBS)
+    assert_clean_success(result)
+    tagged = tagged_samples(result.stdout)
+    assert ('abcdefgh', 'in the training data') in tagged
+    for text, tag in tagged:
+        assert tag == ('in the training data' if text == 'abcdefgh' else 'new'), text
+    assert any(tag == 'new' for _, tag in tagged)
+
+
+def test_counts_of_one_are_singular(tmp_path):
+    path = write_bytes(tmp_path, 'one.txt', 'anna\n')
+    result = run_script('--input', path, '--steps', 1, '--samples', 1, *TINY_KNOBS)
+    assert_clean_success(result)
+    lines = result.stdout.splitlines()
+    assert lines[0] == '1 document: 1 to train on, 0 held out for validation'
+    assert lines[2].startswith('3 tokens (2 characters + BOS), ')
+    assert ' for 1 step in ' in result.stdout
+    assert '--- 1 sample (temperature 0.5) ---' in lines
+    assert lines[-1] in ('new, not in the training data: 0 of 1 sample',
+                         'new, not in the training data: 1 of 1 sample')
+    one_held_out = write_bytes(tmp_path, 'ten.txt', '\n'.join(TINY_WORDS[:10]) + '\n')
+    result = run_script('--input', one_held_out, '--steps', 1, '--samples', 0, *TINY_KNOBS)
+    assert [(when, n) for _, when, n in val_losses(result.stdout)] == [('before', 1), ('after', 1)]
+    assert 'on 1 held-out document)' in result.stdout
 
 
 def test_a_name_found_only_among_the_held_out_documents_counts_as_new(tmp_path):
@@ -285,7 +318,7 @@ def curve_parts(text):
 def test_a_falling_loss_draws_a_falling_curve():
     losses = [3.0 - 2.0 * i / 999 for i in range(1000)]
     caption, first, bars, last = curve_parts(loss_curve(losses))
-    assert caption == 'loss curve, 1,000 steps (each bar: the mean loss of up to 100 steps before it)'
+    assert caption == 'loss curve, 1,000 steps (each bar: the mean loss of the last 100 steps)'
     assert len(bars) == 50
     assert bars[0] == BARS[-1] and bars[-1] == BARS[0]
     assert all(BARS.index(a) >= BARS.index(b) for a, b in zip(bars, bars[1:]))
@@ -299,6 +332,17 @@ def test_the_curve_smooths_away_step_to_step_noise():
     caption, first, bars, last = curve_parts(loss_curve([1.0, 3.0] * 500))
     assert bars == BARS[0] * 50
     assert first == last == 2.0
+
+
+def test_a_curve_flatter_than_its_printed_precision_is_drawn_flat():
+    """A model that learns nothing (all weights 0, say) still has losses that
+    differ in their last bits; stretched to full height they would draw a wild
+    curve. A range of 0.02, twice the printed precision, is drawn in full."""
+    noise = [math.log(27) + 1e-12 * (i % 3) for i in range(40)]
+    caption, first, bars, last = curve_parts(loss_curve(noise))
+    assert bars == BARS[0] * 40 and first == last == 3.30
+    _, _, bars, _ = curve_parts(loss_curve([2.02 - 0.02 * i / 39 for i in range(40)]))
+    assert bars[0] == BARS[-1] and bars[-1] == BARS[0]
 
 
 def test_a_short_run_gets_a_bar_per_step():
@@ -317,7 +361,7 @@ def test_a_run_ends_training_with_the_curve(tiny_input):
     result = run_script('--input', tiny_input, '--steps', 120, '--samples', 0, *TINY_KNOBS)
     assert_clean_success(result)
     lines = result.stdout.splitlines()
-    at = lines.index('loss curve, 120 steps (each bar: the mean loss of up to 12 steps before it)')
+    at = lines.index('loss curve, 120 steps (each bar: the mean loss of the last 12 steps)')
     assert lines[at - 1].startswith('trained ')
     _, first, bars, last = curve_parts('\n'.join(lines[at:at + 2]))
     assert len(bars) == 50 and last < first
