@@ -498,26 +498,34 @@ def test_ctrl_c_stops_training_after_the_step_and_goes_on(tmp_path):
     assert len(sample_lines(out)) == 2
 
 
-@pytest.mark.skipif(sys.platform == 'win32', reason='sends SIGINT')
-def test_a_second_ctrl_c_quits_at_once_with_code_130(tmp_path):
-    """The second Ctrl-C lands while the run still has far more than 3 s of
-    work ahead (200 validation documents for this model, and 20 samples)."""
-    proc = start_slow_run(tmp_path, '--val-docs', '200')
+def press_ctrl_c_twice(tmp_path, gap, *args):
+    """Start a slow run, press Ctrl-C once training has begun and again gap
+    seconds later. Return (exit code, the output up to the first press, all
+    the output, stderr, seconds from the second press to the exit)."""
+    proc = start_slow_run(tmp_path, *args)
     try:
         started = read_until_training(proc)
         proc.send_signal(signal.SIGINT)
-        time.sleep(0.5)
+        time.sleep(gap)
         second = time.monotonic()
         proc.send_signal(signal.SIGINT)
         rest, err = finish(proc)
         elapsed = time.monotonic() - second
     finally:
         proc.kill()
-    assert proc.returncode == 130
+    return proc.returncode, started, started + rest, err, elapsed
+
+
+@pytest.mark.skipif(sys.platform == 'win32', reason='sends SIGINT')
+def test_a_second_ctrl_c_quits_at_once_with_code_130(tmp_path):
+    """The second Ctrl-C lands while the run still has far more than 3 s of
+    work ahead (200 validation documents for this model, and 20 samples)."""
+    code, _, out, err, elapsed = press_ctrl_c_twice(tmp_path, 0.5, '--val-docs', '200')
+    assert code == 130
     assert err.strip() == 'interrupted'
     assert 'Traceback' not in err
     assert elapsed < 3, f'took {elapsed:.1f} s to quit'
-    assert sample_lines(started + rest) == []
+    assert sample_lines(out) == []
 
 
 @pytest.mark.skipif(sys.platform == 'win32', reason='sends SIGINT')
@@ -525,19 +533,9 @@ def test_a_second_ctrl_c_within_the_same_step_does_not_wait_for_it(tmp_path):
     """With steps of the better part of a second, two Ctrl-Cs 0.05 s apart both
     land in step 2: the program quits in the middle of it, without finishing
     it or saying that training stopped."""
-    proc = start_slow_run(tmp_path, '--n-embd', '128')
-    try:
-        started = read_until_training(proc)   # step 1 is done; step 2 has begun
-        proc.send_signal(signal.SIGINT)
-        time.sleep(0.05)
-        second = time.monotonic()
-        proc.send_signal(signal.SIGINT)
-        rest, err = finish(proc)
-        elapsed = time.monotonic() - second
-    finally:
-        proc.kill()
-    out = started + rest
-    assert proc.returncode == 130
+    # Step 1 is done when the first Ctrl-C is sent; step 2 has begun.
+    code, started, out, err, elapsed = press_ctrl_c_twice(tmp_path, 0.05, '--n-embd', '128')
+    assert code == 130
     assert err.strip() == 'interrupted'
     assert [step for step, _, _ in progress_lines(out)] == [1]
     assert 'stopped by Ctrl-C' not in out
