@@ -241,17 +241,29 @@ def test_each_sample_says_whether_it_is_in_the_training_data(tiny_input):
         in result.stdout.splitlines()
 
 
+def tags_of_xy_samples(tmp_path, copies_of_ab, steps, xy_lands):
+    """(text, tag) of 40 samples from a file of 'ab' lines and one 'xy' line.
+
+    Every sample starts with --prefix xy, and a context of 3 leaves room for
+    one more character, so a sample that ends right after the prefix is
+    exactly 'xy'. The seed is the first whose shuffle puts 'xy' where
+    xy_lands(training documents, held-out documents) asks.
+    """
+    path = write_bytes(tmp_path, 'd.txt', 'ab\n' * copies_of_ab + 'xy\n')
+    seed = next(s for s in range(100) if xy_lands(*shuffled_split(path, s)))
+    result = run_script('--input', path, '--seed', seed, '--steps', steps, '--samples', 40,
+                        '--prefix', 'xy', '--block-size', 3, '--n-embd', 8, '--n-head', 2,
+                        '--temperature', 2)
+    assert_clean_success(result)
+    return tagged_samples(result.stdout)
+
+
 def test_a_training_document_the_run_never_reached_still_counts_as_seen(tmp_path):
     """Twenty documents, 18 of them training ones, and a run of 2 steps: 'xy' is
     a training document the run does not get to. A sample that is exactly 'xy'
     is still marked as in the training data."""
-    path = write_bytes(tmp_path, 'd.txt', 'ab\n' * 19 + 'xy\n')
-    seed = next(s for s in range(100) if 'xy' in shuffled_split(path, s)[0][2:])
-    result = run_script('--input', path, '--seed', seed, '--steps', 2, '--samples', 40,
-                        '--prefix', 'xy', '--block-size', 3, '--n-embd', 8, '--n-head', 2,
-                        '--temperature', 2)
-    assert_clean_success(result)
-    tagged = tagged_samples(result.stdout)
+    tagged = tags_of_xy_samples(tmp_path, 19, steps=2,
+                                xy_lands=lambda train, held_out: 'xy' in train[2:])
     assert ('xy', 'in the training data') in tagged
     assert ('xy', 'new') not in tagged
     # Longer samples start with 'xy' and so cannot be 'ab': new, whole lines only.
@@ -292,15 +304,9 @@ def test_counts_of_one_are_singular(tmp_path):
 
 
 def test_a_name_found_only_among_the_held_out_documents_counts_as_new(tmp_path):
-    """Ten documents, 'xy' the one held out. With --prefix xy and a context of 3,
-    a sample that ends right after the prefix is exactly 'xy'."""
-    path = write_bytes(tmp_path, 'd.txt', 'ab\n' * 9 + 'xy\n')
-    seed = next(s for s in range(100) if shuffled_split(path, s)[1] == ['xy'])
-    result = run_script('--input', path, '--seed', seed, '--steps', 20, '--samples', 40,
-                        '--prefix', 'xy', '--block-size', 3, '--n-embd', 8, '--n-head', 2,
-                        '--temperature', 2)
-    assert_clean_success(result)
-    tagged = tagged_samples(result.stdout)
+    """Ten documents, 'xy' the one held out: a sample that is exactly 'xy' is new."""
+    tagged = tags_of_xy_samples(tmp_path, 9, steps=20,
+                                xy_lands=lambda train, held_out: held_out == ['xy'])
     assert ('xy', 'new') in tagged
     assert all(tag == 'new' for _, tag in tagged)
 
