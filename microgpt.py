@@ -256,9 +256,9 @@ class Value:
         """Add d(self)/d(v) into v.grad for every Value v that self was computed from.
 
         It adds (+=), so gradients start from 0: Adam.step (section 5) zeroes
-        the parameters' gradients after using them. It frees the graph as it goes (see the
-        pruning below), so it runs once per graph: to backward again, compute
-        again.
+        the parameters' gradients after using them. It frees the graph as it
+        goes (see the pruning below), so it runs once per graph: to backward
+        again, compute again.
         """
         order = topological_order(self)
         self.grad = 1.0   # d(self)/d(self)
@@ -1004,7 +1004,8 @@ def loss_curve(losses, width=50):
     if window == 1:
         caption = f'loss curve, {plural(n, "step")} (a bar per step)'
     else:
-        caption = f'loss curve, {plural(n, "step")} (each bar: the mean loss of the last {window} steps)'
+        caption = (f'loss curve, {plural(n, "step")} '
+                   f'(each bar: the mean loss of the last {window} steps)')
     return f'{caption}\n{means[0]:.2f} {bars} {means[-1]:.2f}'
 
 
@@ -1087,7 +1088,8 @@ def run(config, path):
     del docs, held_out
 
     model = GPT(config, tokenizer.vocab_size, rng)
-    print(f'{tokenizer.vocab_size} tokens ({plural(len(tokenizer.chars), "character")} + BOS), '
+    characters = plural(len(tokenizer.chars), 'character')
+    print(f'{tokenizer.vocab_size} tokens ({characters} + BOS), '
           f'{len(model.params):,} parameters')
 
     # Every node of the graph is freed by reference counting the moment backward
