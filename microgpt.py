@@ -26,16 +26,16 @@ import random
 from operator import mul
 
 
-# ============================================================================
-# PART 1: THE ALGORITHM
+# ----------------------------------------------------------------------------
+# Part 1: the algorithm
 # ============================================================================
 
 # ----------------------------------------------------------------------------
-# 1. Settings
+# Section 1: Settings
+# ----------------------------------------------------------------------------
 #
 # Every knob of a run, under the names the literature gives them. The command
 # line (part 2) can change each one; Config(n_embd=8) changes one in code.
-# ----------------------------------------------------------------------------
 
 class Config:
     """The hyperparameters of one run."""
@@ -69,7 +69,8 @@ class Config:
 
 
 # ----------------------------------------------------------------------------
-# 2. Dataset
+# Section 2: Dataset
+# ----------------------------------------------------------------------------
 #
 # A document is one line of text: a name, a word, a city. The model learns
 # what documents look like, then writes new ones. Blank lines are skipped.
@@ -77,7 +78,6 @@ class Config:
 # The documents are shuffled and the last tenth is held out: the model never
 # trains on them, so its loss on them (the validation loss, section 6) says
 # how well it does on documents it has never seen.
-# ----------------------------------------------------------------------------
 
 def read_docs(text):
     """The documents of a text: its lines, stripped, blank ones left out."""
@@ -94,7 +94,8 @@ def split_docs(docs):
 
 
 # ----------------------------------------------------------------------------
-# 3. Tokenizer
+# Section 3: Tokenizer
+# ----------------------------------------------------------------------------
 #
 # The model reads and writes integers, so each character of the data gets an
 # id: 0, 1, 2, ... in sorted order. One more id, BOS (beginning of sequence),
@@ -106,7 +107,6 @@ def split_docs(docs):
 # one is what it must guess once the document is over. One token can do both
 # jobs because they never clash: as an input BOS means "start", as a guess it
 # means "stop". Sampling (section 7) starts from BOS and stops at the next.
-# ----------------------------------------------------------------------------
 
 class Tokenizer:
     """Characters to integer ids and back."""
@@ -125,7 +125,8 @@ class Tokenizer:
 
 
 # ----------------------------------------------------------------------------
-# 4. Autograd
+# Section 4: Autograd
+# ----------------------------------------------------------------------------
 #
 # Training needs the gradient of the loss with respect to every parameter:
 # how much the loss would change if that one number were nudged. A Value is a
@@ -136,7 +137,6 @@ class Tokenizer:
 #     child.grad += local_derivative * node.grad
 #
 # summed over every node that used the child.
-# ----------------------------------------------------------------------------
 
 class Value:
     """A number in the computation graph."""
@@ -311,7 +311,8 @@ def dot_children_to_search(node, searched):
 
 
 # ----------------------------------------------------------------------------
-# 5. Model
+# Section 5: Model
+# ----------------------------------------------------------------------------
 #
 # The model reads a document one token at a time. At each position it sees
 # that token and the ones before it, and outputs logits: one score per token
@@ -361,7 +362,6 @@ def dot_children_to_search(node, searched):
 # need only the numbers: fed plain floats, the very same functions compute the
 # very same numbers, bit for bit, with no graph at all, in about half the time.
 # Each helper below checks which kind of number it was given.
-# ----------------------------------------------------------------------------
 
 class Matrix(list):
     """A weight matrix: a list of rows, each a tuple of Values (the parameters).
@@ -540,7 +540,8 @@ class GPT:
 
 
 # ----------------------------------------------------------------------------
-# 6. Training
+# Section 6: Training
+# ----------------------------------------------------------------------------
 #
 # The loss of a document is the cross-entropy of the model's guesses: at each
 # position, -log(the probability it gave the token that really came next),
@@ -556,7 +557,6 @@ class GPT:
 # computed on plain floats, with no graph. If the training loss falls and the
 # validation loss does not, the model memorizes its documents instead of
 # learning their rules.
-# ----------------------------------------------------------------------------
 
 def position_losses(model, tokens, graph):
     """-log p(the next token) at each position, as Values (graph) or floats.
@@ -657,7 +657,8 @@ def validation_loss(model, tokenizer, docs):
 
 
 # ----------------------------------------------------------------------------
-# 7. Sampling
+# Section 7: Sampling
+# ----------------------------------------------------------------------------
 #
 # To write a new document: feed BOS, turn the logits into probabilities, draw
 # the next token from them, feed it back in, and repeat until the model
@@ -670,7 +671,6 @@ def validation_loss(model, tokenizer, docs):
 #
 # A prefix makes every sample start the same way: its characters are fed in
 # after BOS as if the model had written them, and drawing starts after them.
-# ----------------------------------------------------------------------------
 
 def sample(model, tokenizer, rng, temperature, prefix='', keep=None):
     """Write one new document that starts with prefix.
@@ -697,14 +697,14 @@ def sample(model, tokenizer, rng, temperature, prefix='', keep=None):
     return tokenizer.decode(out)
 
 
+# ----------------------------------------------------------------------------
+# Part 2: the program around it
 # ============================================================================
-# PART 2: THE PROGRAM AROUND IT
 #
 # Everything from here on is plumbing: reading the input safely, the command
 # line, what a run prints, saving and loading a model, sampling with --top-k
 # and --top-p, and --explain. The algorithm is all above; a learner may stop
 # here.
-# ============================================================================
 
 import argparse
 import gc
@@ -720,12 +720,12 @@ class InputError(Exception):
 
 
 # ----------------------------------------------------------------------------
-# 8. Reading the input
+# Section 8: Reading the input
+# ----------------------------------------------------------------------------
 #
 # The file is read as bytes, at most MAX_INPUT_BYTES of them, so that a huge
 # file (or /dev/zero, which never ends) is refused instead of filling memory.
 # '-' reads standard input. A bad byte is reported with its line number.
-# ----------------------------------------------------------------------------
 
 MAX_INPUT_BYTES = 100 * 1024 * 1024
 
@@ -759,12 +759,12 @@ def read_input(path):
 
 
 # ----------------------------------------------------------------------------
-# 9. The command line
+# Section 9: The command line
+# ----------------------------------------------------------------------------
 #
 # Each flag sets the Config setting of the same name; `dest` says which. A
 # flag left out is None here and takes its value from Config, or from the
 # model given with --load.
-# ----------------------------------------------------------------------------
 
 FLAGS = [  # flag, Config setting, type, metavar, help
     ('--steps', 'steps', int, 'N', 'training steps; 0 trains nothing'),
@@ -870,7 +870,7 @@ def check_settings(c, args):
 
 
 # ----------------------------------------------------------------------------
-# 10. What a run prints
+# Section 10: What a run prints
 # ----------------------------------------------------------------------------
 
 def plural(n, noun):
@@ -1078,7 +1078,8 @@ def print_samples(model, tokenizer, rng, config, args, train_text):
 
 
 # ----------------------------------------------------------------------------
-# 11. Saving and loading a model
+# Section 11: Saving and loading a model
+# ----------------------------------------------------------------------------
 #
 # A saved model is a JSON file anyone can read: a format version, the
 # settings, the vocabulary, every weight by name, Adam's state, the steps
@@ -1086,7 +1087,6 @@ def print_samples(model, tokenizer, rng, config, args, train_text):
 # go on exactly as an unbroken run would. It is written to a temporary file
 # beside the target and then renamed over it, so an interrupted save never
 # leaves half a model, and an old file is only ever replaced by a whole one.
-# ----------------------------------------------------------------------------
 
 FORMAT, VERSION = 'microgpt model', 1
 SAVED_SETTINGS = ('n_layer', 'n_embd', 'n_head', 'block_size', 'init_std', 'steps',
@@ -1192,13 +1192,13 @@ def restore(model, optimizer, state, path):
 
 
 # ----------------------------------------------------------------------------
-# 12. --explain: a look inside
+# Section 12: A look inside (--explain)
+# ----------------------------------------------------------------------------
 #
 # Feed a text through the model and draw what it computed: at each position,
 # its top guesses for the next character and the probability it gave the one
 # that really comes next; then, for each layer and head, how much each
 # position attended to each one before it.
-# ----------------------------------------------------------------------------
 
 EIGHTHS = ' ▏▎▍▌▋▊▉█'
 SHADES = ' ░▒▓█'
@@ -1238,13 +1238,13 @@ def explain(model, tokenizer, text, guesses=5):
 
 
 # ----------------------------------------------------------------------------
-# 13. Main: the whole story, in order
+# Section 13: Main, the whole run in order
+# ----------------------------------------------------------------------------
 #
 # Read the data, build the tokenizer and the model (or load one), measure the
 # validation loss, train, measure it again, and sample. One random generator,
 # seeded once, makes every draw in the same order each run: the shuffle, the
 # weights, the samples. (The validation loss draws nothing.)
-# ----------------------------------------------------------------------------
 
 def check_characters(chars, vocabulary, what):
     unknown = sorted(set(chars) - set(vocabulary))
