@@ -137,6 +137,26 @@ class Tokenizer:
 #     child.grad += local_derivative * node.grad
 #
 # summed over every node that used the child.
+#
+# Three things make this engine fast enough to train a GPT in pure Python.
+#
+# The dot product. A linear layer is nothing but dot products, so this is
+# where most of the arithmetic happens. Written with * and +, a.b of length n
+# would be 2n nodes; a dot node is one node that holds the two vectors as its
+# children, with no local derivatives stored (_local_grads is None), since
+# d(a.b)/da_i is just b_i. That saves making, sorting and walking back
+# through all those little nodes.
+#
+# Pruning. Once backward() has passed a node's gradient on, it drops the
+# node's children (`_children = None`). Every node that used it has
+# already done the same, so nothing holds it any more and Python frees it at
+# once: the graph of a training step is freed as backward runs, instead of
+# living on until the next step has built a second one. (A Value whose graph
+# is gone cannot be backpropagated through again; backward() says so.)
+#
+# Skipping zeros. A node whose gradient is exactly 0 passes nothing on, so
+# backward() skips it. (The MLP's hidden units whose ReLU is off go further:
+# they never become nodes at all; section 5 shows how.)
 
 class Value:
     """A number in the computation graph."""
@@ -149,7 +169,7 @@ class Value:
         self.grad = 0.0                   # d(loss)/d(this), filled in by backward()
         self._children = children         # the Values this one was computed from
         self._local_grads = local_grads   # d(this)/d(child), one per child
-        self._mark = None                 # for topological_order
+        self._mark = None                 # for _topological_order, below
 
     def __repr__(self):
         return f'Value(data={self.data}, grad={self.grad})'
@@ -183,19 +203,101 @@ class Value:
     def log(self):                        # d(ln a)/da = 1/a
         return Value(math.log(self.data), (self,), (1 / self.data,))
 
-    def relu(self):                       # d(max(0, a))/da = 1 if a > 0 else 0
-        return Value(max(0.0, self.data), (self,), (1.0 if self.data > 0 else 0.0,))
+    # backward() needs the nodes below a Value in an order where each comes
+    # after all the nodes that used it, so that a node's gradient is complete
+    # before it is passed on. A depth-first search finds one: a node is listed
+    # once everything below it is listed. The next three methods are that
+    # search, the search itself last.
+    #
+    # One vector often feeds many dot nodes: a row of weights meets every
+    # position, a layer's input meets every row of weights. Once the search
+    # has been through a vector it has seen all of it, so each vector is
+    # searched once, and a dot node with nothing new below it is listed at
+    # once. That skips most of a training step's edges.
+
+    def _both_vectors_to_search(self, searched):
+        """A dot node's b, then its a unless the search below b reached a.
+
+        A generator, so that a counts as searched only when the search gets to
+        it, not as soon as it gets to the dot node: the search below b may
+        reach a by another way first, and must then search it there.
+        """
+        a, b = self._children
+        searched.add(id(b))
+        yield from reversed(b)
+        if id(a) not in searched:
+            searched.add(id(a))
+            yield from reversed(a)
+
+    def _dot_children_to_search(self, searched):
+        """The Values of this dot node's vectors that have not been searched,
+        last first; None if both have been."""
+        a, b = self._children
+        a_new, b_new = id(a) not in searched, id(b) not in searched
+        if a_new and b_new:
+            return self._both_vectors_to_search(searched)
+        if not (a_new or b_new):
+            return None
+        vector = b if b_new else a
+        searched.add(id(vector))
+        return reversed(vector)
+
+    def _topological_order(self):
+        """Every node below self, self included, each listed after its children.
+
+        The search keeps its own stack rather than recursing, so a graph of any
+        depth fits. Leaves (the parameters, say) have nothing to pass on and are
+        left out.
+
+        Children are searched last first. Any order that lists children first
+        gives the right gradients, but floating-point addition is not
+        associative: the order in which a node's gradient gathers its
+        contributions decides its last bits, and this order makes training
+        reproduce, bit for bit, the plain depth-first search of the classic
+        microgpt.
+        """
+        order = []
+        # Each search marks the nodes it reaches with a token of its own, so old
+        # marks never need clearing. Leaves need no mark: they are never listed.
+        token = object()
+        searched = set()   # ids of the dot nodes' vectors already searched
+        # The stack holds the nodes being searched, each with an iterator over
+        # the children it has left to search. self starts as the one child of
+        # a node that stands for nothing (None).
+        stack = [(None, iter([self]))]
+        while stack:
+            node, children = stack[-1]
+            for child in children:
+                if not child._children:                  # a leaf, or a freed node
+                    if child._children is None:
+                        raise RuntimeError('backward() has already run through this graph and freed it')
+                elif child._mark is not token:           # a node not reached before
+                    child._mark = token
+                    if child._local_grads is not None:
+                        below = reversed(child._children)
+                    else:
+                        below = child._dot_children_to_search(searched)
+                    if below is None:                    # nothing new below it:
+                        order.append(child)              # list it at once
+                    else:                                # search below it first
+                        stack.append((child, below))
+                        break
+            else:                                        # nothing below node is left:
+                stack.pop()
+                if node is not None:
+                    order.append(node)                   # list it
+        return order
 
     def backward(self):
         """Add d(self)/d(v) into v.grad for every Value v below self."""
-        order = topological_order(self)
+        order = self._topological_order()
         self.grad = 1.0
         while order:
             node = order.pop()            # every node that used it is done
             g = node.grad
-            if g == 0.0:                  # nothing to pass on (see below)
+            if g == 0.0:                  # nothing to pass on
                 pass
-            elif node._local_grads is None:   # a dot node (see below)
+            elif node._local_grads is None:   # a dot node: its children are a and b
                 a, b = node._children
                 for ai, bi in zip(a, b):
                     ai.grad += bi.data * g    # d(a.b)/da_i = b_i
@@ -203,29 +305,11 @@ class Value:
             else:
                 for child, local_grad in zip(node._children, node._local_grads):
                     child.grad += local_grad * g
-            node._children = None         # pruning (see below)
+            node._children = None         # pruning
 
-
-# Three things make this engine fast enough to train a GPT in pure Python.
-#
-# The dot product. A linear layer is nothing but dot products, so this is
-# where most of the arithmetic happens. Written with * and +, a.b of length n
-# would be 2n nodes; a Dot is one node that holds the two vectors, and needs
-# no stored local derivatives, since d(a.b)/da_i is just b_i. That saves
-# making, sorting and walking back through all those little nodes.
-#
-# Pruning. Once backward() has passed a node's gradient on, it drops the
-# node's children (the `_children = None` above). Every node that used it has
-# already done the same, so nothing holds it any more and Python frees it at
-# once: the graph of a training step is freed as backward runs, instead of
-# living on until the next step has built a second one. (A Value whose graph
-# is gone cannot be backpropagated through again; topological_order says so.)
-#
-# Skipping zeros. A node whose gradient is exactly 0 passes nothing on. Half
-# the MLP's hidden units sit behind a ReLU that is off, so this skips them.
 
 def dot(a, b):
-    """The dot product of two vectors: one Dot node for Values, a float for floats."""
+    """The dot product of two vectors: one dot node for Values, a float for floats."""
     if not isinstance(a[0], Value):
         return sum(map(mul, a, b))
     a, b = tuple(a), tuple(b)   # the node keeps them as they are now
@@ -243,71 +327,6 @@ def vsum(values):
     for v in values:
         total += v.data
     return Value(total, values, (1.0,) * len(values))
-
-
-def topological_order(root):
-    """Every node below root, root included, each listed after its children.
-
-    backward() walks this list from the end, so a node's gradient is complete
-    (every node that used it has added its share) before it is passed on.
-    A depth-first search finds the order: a node is listed once all of its
-    children are. It keeps its own stack rather than recursing, so a graph of
-    any depth fits. Leaves (the parameters, say) have nothing to pass on and
-    are left out.
-
-    The children are searched last first. Any order that lists children first
-    gives the right gradients, but floating-point addition is not associative:
-    the order in which a node's gradient gathers its contributions decides its
-    last bits, and this order makes training reproduce, bit for bit, the
-    plain depth-first search of the classic microgpt.
-
-    One vector often feeds many Dot nodes (a weight row meets every position,
-    a layer's input meets every row of weights), so each vector is searched
-    once: the first search reaches all of it, and later ones would find
-    nothing new. That skips most of a training step's edges.
-    """
-    if root._children is None:
-        raise RuntimeError('backward() has already run through this graph and freed it')
-    order = []
-    # Each search marks the nodes it reaches with a token of its own, so old
-    # marks never need clearing.
-    token = object()
-    root._mark = token
-    searched = set()   # ids of the dot-node vectors already searched
-    # The stack holds the nodes being searched, each with an iterator over the
-    # children it has left to search.
-    stack = [(root, children_to_search(root, searched))]
-    while stack:
-        node, children = stack[-1]
-        for child in children:
-            if child._mark is not token:
-                child._mark = token
-                if child._children:                 # not a leaf: search below it
-                    stack.append((child, children_to_search(child, searched)))
-                    break
-                if child._children is None:
-                    raise RuntimeError('backward() has already run through part of this graph')
-        else:
-            stack.pop()          # nothing below node is left to search:
-            order.append(node)   # list it
-    return order
-
-
-def children_to_search(node, searched):
-    """node's children, last first; for a dot node, the Values of each of its
-    two vectors that has not been searched before."""
-    if node._local_grads is not None:
-        return reversed(node._children)
-    return dot_children_to_search(node, searched)
-
-
-def dot_children_to_search(node, searched):
-    # A generator, so that a vector counts as searched only when the search
-    # reaches it, not as soon as the dot node is.
-    for vector in reversed(node._children):
-        if id(vector) not in searched:
-            searched.add(id(vector))
-            yield from reversed(vector)
 
 
 # ----------------------------------------------------------------------------
@@ -385,7 +404,7 @@ def linear(x, w):
     """The matrix-vector product w x: the dot product of x with each row of w."""
     if not isinstance(x[0], Value):   # plain floats: just the numbers
         return [sum(map(mul, row, x)) for row in w.numbers]
-    # Each row's Dot node, its value computed from the floats. x becomes one
+    # Each row's dot node, its value computed from the floats. x becomes one
     # tuple, which every row's node then shares (and the search of the graph
     # visits once).
     x = tuple(x)
@@ -394,28 +413,31 @@ def linear(x, w):
             for row, row_numbers in zip(w, w.numbers)]
 
 
-def softmax(logits):
+def softmax(logits, only=None):
     """Scores to probabilities: p_i = exp(z_i - max z) / sum_j exp(z_j - max z).
 
     Subtracting the largest score changes nothing (it cancels between top and
     bottom) but keeps every exponent at most 0, so exp() cannot overflow
-    however large the scores grow.
+    however large the scores grow. With only=i, just p_i: the loss needs no
+    other probability, and so makes no node for one.
     """
-    if not isinstance(logits[0], Value):
+    if isinstance(logits[0], Value):
+        max_z = max(z.data for z in logits)
+        # exp(z - c) as one node: with c a constant, its derivative is itself.
+        exps = []
+        for z in logits:
+            e = math.exp(z.data - max_z)
+            exps.append(Value(e, (z,), (e,)))
+        inv_total = vsum(exps) ** -1
+    else:
         max_z = max(logits)
         exps = [math.exp(z - max_z) for z in logits]
         total = 0.0
         for e in exps:                # left to right, as vsum adds
             total += e
         inv_total = total ** -1
-        return [e * inv_total for e in exps]
-    max_z = max(z.data for z in logits)
-    # exp(z - c) as one node: with c a constant, its derivative is itself.
-    exps = []
-    for z in logits:
-        e = math.exp(z.data - max_z)
-        exps.append(Value(e, (z,), (e,)))
-    inv_total = vsum(exps) ** -1
+    if only is not None:
+        return exps[only] * inv_total
     return [e * inv_total for e in exps]
 
 
@@ -425,7 +447,7 @@ def rmsnorm(x):
     The 1e-5 keeps an all-zero x from dividing by zero.
     """
     if isinstance(x[0], Value):
-        # The sum of squares is x.x: one Dot of x with itself, its value added
+        # The sum of squares is x.x: one dot node of x with itself, its value added
         # left to right.
         x = tuple(x)
         total = 0.0
@@ -441,9 +463,18 @@ def rmsnorm(x):
 
 
 def relu(x):
-    if isinstance(x[0], Value):
-        return [xi.relu() for xi in x]
-    return [max(0.0, xi) for xi in x]
+    """max(0, x_i) for each i.
+
+    On Values this makes no nodes. Where x_i > 0 the derivative is 1, so x_i
+    itself can stand for its output; where x_i <= 0 the output is 0 and passes
+    no gradient back, so those all share one leaf, Value(0.0). About half of
+    the MLP's units are off at any time, and this spares the search and the
+    backward pass all of them, and a ReLU node for each unit that is on.
+    """
+    if not isinstance(x[0], Value):
+        return [max(0.0, xi) for xi in x]
+    zero = Value(0.0)
+    return [xi if xi.data > 0 else zero for xi in x]
 
 
 class KVCache:
@@ -532,8 +563,7 @@ class GPT:
             x = [a + b for a, b in zip(x, x_residual)]
             x_residual = x
             x = rmsnorm(x)
-            x = linear(x, sd[f'layer{i}.mlp_fc1'])
-            x = relu(x)
+            x = relu(linear(x, sd[f'layer{i}.mlp_fc1']))
             x = linear(x, sd[f'layer{i}.mlp_fc2'])
             x = [a + b for a, b in zip(x, x_residual)]
         return linear(x, sd['lm_head'])
@@ -566,8 +596,7 @@ def position_losses(model, tokens, graph):
     cache = model.new_cache(graph)
     losses = []
     for pos_id in range(min(model.block_size, len(tokens) - 1)):
-        probs = softmax(model(tokens[pos_id], pos_id, cache))
-        p = probs[tokens[pos_id + 1]]
+        p = softmax(model(tokens[pos_id], pos_id, cache), only=tokens[pos_id + 1])
         if (p.data if graph else p) == 0.0:
             # exp() gives exactly 0 once a logit trails the largest by ~745,
             # which only blown-up weights do; log(0) is minus infinity.
@@ -1131,7 +1160,7 @@ def read_model(path):
         raise bad('no such file') from None
     except OSError as e:
         raise bad(f'cannot read it ({e.strerror})') from None
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise bad('not a complete JSON file (is it cut short, or not a saved model?)') from None
     if not isinstance(state, dict) or state.get('format') != FORMAT:
         raise bad('not a model saved by microgpt.py')
@@ -1149,12 +1178,14 @@ def read_model(path):
                 and chars == sorted(set(chars))):
             raise bad('the vocabulary is not a sorted list of distinct characters')
         if not (isinstance(state['steps_done'], int) and 0 <= state['steps_done']
-                and isinstance(state['adam']['t'], int)):
+                and isinstance(state['adam']['t'], int) and 0 <= state['adam']['t']):
             raise bad('the count of steps done is not a whole number')
         version, internal, gauss_next = state['random_state']
+        if not all(isinstance(x, int) and 0 <= x < 2 ** 32 for x in internal):
+            raise bad('its random state is not one Python can take back')
         state['random_state'] = (version, tuple(internal), gauss_next)
         random.Random().setstate(state['random_state'])
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, OverflowError):
         raise bad('some part of the model is missing or of the wrong kind') from None
     state['config'] = config
     return state
@@ -1188,6 +1219,8 @@ def restore(model, optimizer, state, path):
         if not isinstance(saved, list) or len(saved) != len(model.params):
             raise bad(f"Adam's {part} does not have one number per parameter")
         setattr(optimizer, part, [number(x, f"Adam's {part}") for x in saved])
+    if any(x < 0 for x in optimizer.v):
+        raise bad("Adam's v holds a negative number, but it is a mean of squares")
     optimizer.t = state['adam']['t']
 
 
@@ -1265,7 +1298,8 @@ def run(args, given):
                 raise InputError(f'{flag} {value} contradicts the model in {args.load}, '
                                  f'which has {setting} = {getattr(saved["config"], setting)}')
         config = saved['config']
-        config.steps = given.get('steps', config.steps)
+        if given.get('steps'):   # --steps 0 trains nothing, and keeps the run's own count
+            config.steps = given['steps']
         for setting in ('temperature', 'num_samples'):
             if setting in given:
                 setattr(config, setting, given[setting])
@@ -1295,7 +1329,9 @@ def run(args, given):
     train_docs, held_out = split_docs(docs)
     for line in describe_data(docs, train_docs, held_out, config, name):
         print(line)
-    to_train = max(0, config.steps - steps_done)
+    to_train = 0 if given.get('steps') == 0 else max(0, config.steps - steps_done)
+    if args.save and not os.path.isdir(os.path.dirname(os.path.abspath(args.save))):
+        raise InputError(f'--save {args.save}: no such folder')
     read = min(len(train_docs), to_train * config.batch_size)
     if to_train:
         print(f'{plural(to_train, "step")} of {plural(config.batch_size, "document")} will read '
