@@ -1,10 +1,9 @@
 """The page: microgpt.py as a web page, its prose between its code, checked in a browser.
 
 The page is made by two well-kept tools joined by a pipe, run from the
-repository root (this is the README's command; `pip install '.[page]'`
-brings both):
+repository root (`pip install '.[page]'` brings both):
 
-    python -m jupytext --to ipynb --update-metadata '{"title": "microgpt.py", "language_info": {"name": "python", "pygments_lexer": "python3"}}' --output - microgpt.py | python -m nbconvert --stdin --to html --no-prompt --output-dir page --output microgpt
+    python -m jupytext --to ipynb --update-metadata '{"title": "microgpt.py", "language_info": {"name": "python", "pygments_lexer": "python3"}}' --output - microgpt.py | python -m nbconvert --stdin --to html --no-prompt --TemplateExporter.extra_template_basedirs=tests --template page_template --output-dir page --output microgpt
 
 jupytext reads the script in its "light" format: a comment block at the left
 margin, set apart from the code below it by a blank line, becomes a Markdown
@@ -14,6 +13,13 @@ HTML page, page/microgpt.html: the prose as formatted text, the code
 highlighted. (The metadata gives the page its title and tells the
 highlighter the code is plain Python.)
 
+The template, tests/page_template, is nbconvert's own "lab" template
+extended in nbconvert's documented way (a folder with conf.json and
+index.html.j2, found through extra_template_basedirs): it leaves out the
+scripts lab loads from a CDN (require.js, MathJax, Mermaid), so the page
+works offline and a $ in a comment stays a $, and adds a few CSS rules, so
+that on a phone a line of code scrolls instead of being cut off.
+
 What is checked, on the built file and again on the DOM a real Chromium
 renders from it:
 
@@ -22,7 +28,12 @@ renders from it:
   right after the rule is its title;
 - every line of code is in the code cells, in the order of the file;
 - the page changes no character: every --flag is there as often as in the
-  file, and no dash or quote was made "typographic" on the way.
+  file, and no dash or quote was made "typographic" on the way;
+- the page loads nothing from the network (no script, style sheet or image
+  from elsewhere);
+- in Chromium at a phone's width, every block of code or of preformatted
+  prose that is wider than the screen scrolls sideways, and the page itself
+  does not.
 
 The tests skip, saying why, where jupytext and nbconvert or Chromium are not
 installed.
@@ -32,7 +43,9 @@ import collections
 import html.parser
 import importlib.util
 import io
+import json
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -48,13 +61,26 @@ METADATA = ('{"title": "microgpt.py", '
             '"language_info": {"name": "python", "pygments_lexer": "python3"}}')
 
 
+TEMPLATE = REPO / 'tests' / 'page_template'   # nbconvert's "lab", extended
+
+
 def page_command(out_dir):
-    """The README's two commands (with this interpreter as `python`), writing into out_dir."""
+    """The two halves of the module docstring's pipe (with this interpreter as `python`),
+    writing into out_dir."""
     to_notebook = [sys.executable, '-m', 'jupytext', '--to', 'ipynb',
                    '--update-metadata', METADATA, '--output', '-', SCRIPT.name]
     to_html = [sys.executable, '-m', 'nbconvert', '--stdin', '--to', 'html', '--no-prompt',
+               f'--TemplateExporter.extra_template_basedirs={TEMPLATE.parent.name}',
+               '--template', TEMPLATE.name,
                '--output-dir', str(out_dir), '--output', 'microgpt']
     return to_notebook, to_html
+
+
+def documented_command():
+    """The pipe as this module's docstring gives it, as two argument lists."""
+    line = next(line.strip() for line in __doc__.splitlines()
+                if line.strip().startswith('python -m jupytext'))
+    return [shlex.split(half) for half in line.split(' | ')]
 
 
 def build_page(out_dir):
@@ -249,6 +275,52 @@ def test_flags_and_punctuation_come_through_unchanged(page, source):
     assert not changed, f'punctuation made typographic (in the file, on the page): {changed}'
 
 
+def test_the_command_is_the_documented_one(tmp_path):
+    """page_command() runs exactly the pipe the docstring gives a reader to copy."""
+    to_notebook, to_html = page_command(tmp_path)
+    documented = documented_command()
+    ours = [[('python' if arg == sys.executable else 'page' if arg == str(tmp_path) else arg)
+             for arg in half] for half in (to_notebook, to_html)]
+    assert ours == documented
+
+
+class Loads(html.parser.HTMLParser):
+    """Whatever a page would fetch: the URLs of its scripts, style sheets, images and
+    frames, and any URL written inside a script."""
+
+    ATTRS = {'script': 'src', 'link': 'href', 'img': 'src', 'iframe': 'src',
+             'source': 'src', 'embed': 'src', 'object': 'data'}
+
+    def __init__(self, markup):
+        super().__init__(convert_charrefs=True)
+        self.urls = []
+        self._in_script = False
+        self.feed(markup)
+        self.close()
+
+    def handle_starttag(self, tag, attrs):
+        url = dict(attrs).get(self.ATTRS.get(tag, ''))
+        if url:
+            self.urls.append(f'<{tag}> {url}')
+        self._in_script = tag == 'script'
+
+    def handle_endtag(self, tag):
+        if tag == 'script':
+            self._in_script = False
+
+    def handle_data(self, data):
+        if self._in_script:
+            self.urls.extend(f'<script> {url}' for url in re.findall(r'\w+://[^\s"\'`)]+', data))
+
+
+def test_page_loads_nothing_from_the_network(page_path):
+    """The template leaves out require.js, MathJax and Mermaid, which lab loads from a CDN:
+    the page reads the same offline, and no $ in a comment is typeset as math."""
+    loads = Loads(page_path.read_text(encoding='utf-8'))
+    remote = [url for url in loads.urls if re.search(r'\b(https?:)?//', url)]
+    assert not remote, f'the page fetches from the network: {remote}'
+
+
 # --- the page in a real browser -------------------------------------------------
 
 def chromium():
@@ -263,9 +335,9 @@ def browser_command(binary, profile, *args):
     """Chromium, headless, on its own new profile, reaching for nothing on the network.
 
     The host-resolver rule makes every host name fail to resolve at once, so
-    the scripts nbconvert links from a CDN (for widgets and math, which this
-    page does not use) fail fast instead of leaving the page waiting on a
-    network that may be slow or absent.
+    that anything the page might still reach for (it should reach for
+    nothing: see test_page_loads_nothing_from_the_network) fails fast instead
+    of leaving the page waiting on a network that may be slow or absent.
     """
     return [binary, '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic',
             '--no-first-run', '--disable-background-networking',
@@ -299,3 +371,92 @@ def test_browser_renders_the_code(rendered, source):
     assert any(line.strip() for line in rendered.code), 'the code cells are empty'
     missing = first_missing_code_line(rendered, code_lines(source))
     assert missing is None, f'line {missing[0]} missing from the rendered code: {missing[1]!r}'
+
+
+# --- the page on a phone ------------------------------------------------------
+
+PHONE = (390, 844)      # CSS pixels: a phone's screen
+LAB_PHONE_WIDTH = 760   # up to this width the lab template lays a page out for a phone
+
+# Added to a copy of the page, last in <body>: it runs when the browser has
+# read the whole page, measures every preformatted block (code or prose; the
+# measuring lays the page out first), and leaves what it found as JSON in an
+# element of its own, which --dump-dom then prints.
+PROBE = """<script>
+(function () {
+  var cut = [], wide = 0;
+  document.querySelectorAll('pre').forEach(function (pre) {
+    if (pre.scrollWidth <= pre.clientWidth + 1) return;
+    wide += 1;
+    var overflow = getComputedStyle(pre).overflowX;
+    if (overflow !== 'auto' && overflow !== 'scroll')
+      cut.push(pre.textContent.trim().split('\\n')[0].slice(0, 80));
+  });
+  var out = document.createElement('pre');
+  out.id = 'probe';
+  out.textContent = JSON.stringify({
+    width: window.innerWidth, page_width: document.documentElement.scrollWidth,
+    wide: wide, cut: cut});
+  document.body.appendChild(out);
+})();
+</script>"""
+
+
+class ProbeResult(html.parser.HTMLParser):
+    """The text the probe left in the DOM Chromium dumped."""
+
+    def __init__(self, markup):
+        super().__init__(convert_charrefs=True)
+        self.text, self._in = [], False
+        self.feed(markup)
+        self.close()
+
+    def handle_starttag(self, tag, attrs):
+        self._in = self._in or ('id', 'probe') in attrs
+
+    def handle_endtag(self, tag):
+        if tag == 'pre':
+            self._in = False
+
+    def handle_data(self, data):
+        if self._in:
+            self.text.append(data)
+
+
+@pytest.fixture(scope='module')
+def on_a_phone(page_path, tmp_path_factory):
+    """What the probe measured in Chromium at a phone's width.
+
+    Headless Chromium makes its window at least 500 px wide, whatever
+    --window-size asks for; that is still below the lab template's phone
+    width, and narrower than most lines of code, so the page is laid out and
+    cut off as on a phone. The probe reports the width it really got.
+    """
+    binary = chromium()
+    if binary is None:
+        pytest.skip('Chromium is not installed (Debian: apt-get install chromium)')
+    folder = tmp_path_factory.mktemp('phone')
+    probe = folder / 'probe.html'
+    before, end, after = page_path.read_text(encoding='utf-8').rpartition('</body>')
+    assert end, 'the page has no </body>'
+    probe.write_text(before + PROBE + end + after, encoding='utf-8')
+    result = subprocess.run(
+        browser_command(binary, folder / 'profile', f'--window-size={PHONE[0]},{PHONE[1]}',
+                        '--dump-dom', probe.as_uri()),
+        capture_output=True, timeout=300)
+    assert result.returncode == 0, result.stderr.decode(errors='replace')[-3000:]
+    found = ''.join(ProbeResult(result.stdout.decode('utf-8')).text)
+    assert found, 'the probe left no result in the page'
+    return json.loads(found)
+
+
+def test_code_scrolls_on_a_phone(on_a_phone):
+    width = on_a_phone['width']
+    assert width <= LAB_PHONE_WIDTH, f'Chromium laid the page out {width} px wide, not as a phone'
+    assert on_a_phone['wide'], (f'no preformatted block is wider than a {width} px screen: '
+                                f'this test would see nothing')
+    cut = on_a_phone['cut']
+    assert not cut, (f'{len(cut)} block(s) wider than a {width} px screen are cut off, not '
+                     f'scrollable (CSS in tests/page_template), the first starting: {cut[0]!r}')
+    assert on_a_phone['page_width'] <= width, (
+        f'the page itself is {on_a_phone["page_width"]} px wide on a {width} px screen')
