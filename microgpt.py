@@ -22,7 +22,6 @@ Only the standard library is used. Importing this file runs nothing.
 """
 
 import math
-import random
 from operator import mul
 
 
@@ -42,7 +41,7 @@ class Config:
 
     # the model
     n_layer = 1           # transformer blocks, one on top of the other
-    n_embd = 16           # length of the vector that stands for each position
+    n_embd = 16           # width of the vector that stands for a token at its position
     n_head = 4            # attention heads; each one reads n_embd // n_head numbers
     block_size = 16       # context length: the most positions the model ever sees
     init_std = 0.08       # weights start as Gaussian noise of this standard deviation
@@ -50,10 +49,10 @@ class Config:
     # training
     steps = 1000          # optimizer steps
     batch_size = 1        # documents per step; their losses are averaged
-    learning_rate = 0.01  # Adam's step size at the start, decayed linearly to 0
+    learning_rate = 0.01  # Adam's step size at the start, decayed linearly toward 0
     beta1 = 0.85          # how slowly Adam's running mean of the gradient forgets
     beta2 = 0.99          # how slowly its running mean of the squared gradient forgets
-    eps = 1e-8            # keeps Adam's division finite where a gradient stays near 0
+    eps = 1e-8            # keeps Adam's division finite where a gradient is 0 (many are)
 
     # sampling
     temperature = 0.5     # below 1 the model plays safe, above 1 it takes risks
@@ -63,7 +62,7 @@ class Config:
 
     def __init__(self, **overrides):
         for name, value in overrides.items():
-            if not hasattr(Config, name):
+            if name.startswith('_') or not hasattr(Config, name):
                 raise TypeError(f'Config has no setting {name!r}')
             setattr(self, name, value)
 
@@ -75,9 +74,10 @@ class Config:
 # A document is one line of text: a name, a word, a city. The model learns
 # what documents look like, then writes new ones. Blank lines are skipped.
 #
-# The documents are shuffled and the last tenth is held out: the model never
-# trains on them, so its loss on them (the validation loss, section 6) says
-# how well it does on documents it has never seen.
+# The run shuffles the documents (with its random generator; see the end of
+# section 7) and holds out the last tenth: the model never trains on them, so
+# its loss on them, the validation loss of section 6, says how well it does
+# on documents it has never seen.
 
 def read_docs(text):
     """The documents of a text: its lines, stripped, blank ones left out."""
@@ -112,6 +112,8 @@ class Tokenizer:
     """Characters to integer ids and back."""
 
     def __init__(self, docs):
+        # Every document counts, held out or not, so that validation never
+        # meets a character without a token.
         self.chars = sorted(set(''.join(docs)))
         self.ids = {ch: i for i, ch in enumerate(self.chars)}
         self.bos = len(self.chars)            # the id after the last character's
@@ -138,31 +140,35 @@ class Tokenizer:
 #
 # summed over every node that used the child.
 #
-# Three things make this engine fast enough to train a GPT in pure Python.
+# What makes this engine fast enough to train a GPT in pure Python:
 #
-# The dot product. A linear layer is nothing but dot products, so this is
-# where most of the arithmetic happens. Written with * and +, a.b of length n
-# would be 2n nodes; a dot node is one node that holds the two vectors as its
-# children, with no local derivatives stored (_local_grads is None), since
-# d(a.b)/da_i is just b_i. That saves making, sorting and walking back
-# through all those little nodes.
-#
-# Pruning. Once backward() has passed a node's gradient on, it drops the
-# node's children (`_children = None`). Every node that used it has
-# already done the same, so nothing holds it any more and Python frees it at
-# once: the graph of a training step is freed as backward runs, instead of
-# living on until the next step has built a second one. (A Value whose graph
-# is gone cannot be backpropagated through again; backward() says so.)
-#
-# Skipping zeros. A node whose gradient is exactly 0 passes nothing on, so
-# backward() skips it. (The MLP's hidden units whose ReLU is off go further:
-# they never become nodes at all; section 5 shows how.)
+# - Dot nodes. A linear layer is nothing but dot products, so that is where
+#   most of the arithmetic happens. Written with * and +, a.b of length n
+#   would be about 2n nodes. A dot node is one: its two children are the whole
+#   vectors a and b (tuples of Values), and it stores no local derivatives
+#   (its _local_grads is None), since d(a.b)/da_i is just b_i. dot(), after
+#   the class, makes one; section 5's linear() makes one per row of weights.
+#   That saves making, sorting and walking back through all those nodes.
+# - Searching each vector once. backward() first sorts the graph (see
+#   _topological_order), and one vector feeds many dot nodes: a row of
+#   weights meets every position, a layer's input every row of weights.
+#   The sort goes through each vector once, not once per dot node.
+# - Pruning. Once backward() has passed a node's gradient on, it drops the
+#   node's children (`_children = None`). Every node that used it has done
+#   the same already, so nothing holds it any more and it is freed at once
+#   (on CPython, by reference counting; PyPy's collector frees it soon
+#   after): a training step's graph is freed as backward runs, instead of
+#   living on until the next step has built a second one. A Value whose
+#   graph is gone cannot be backpropagated through again; backward() says so.
+# - Skipping zeros. A node whose gradient is exactly 0 passes nothing on.
+#   (At position 0 attention has one score, whose weight is 1 whatever the
+#   score is, so the nodes that made the score get gradient 0.)
 
 class Value:
     """A number in the computation graph."""
 
     # __slots__ keeps each of the millions of Values a run makes small.
-    __slots__ = ('data', 'grad', '_children', '_local_grads', '_mark', '__weakref__')
+    __slots__ = ('data', 'grad', '_children', '_local_grads', '_mark')
 
     def __init__(self, data, children=(), local_grads=()):
         self.data = data                  # the number itself
@@ -175,7 +181,8 @@ class Value:
         return f'Value(data={self.data}, grad={self.grad})'
 
     # Each operation: its value, then its local derivatives. A plain number on
-    # the other side is a constant: it gets no node, as nothing needs its gradient.
+    # the right is a constant: it gets no node, as nothing needs its gradient.
+    # (Only what the model uses is here: no number + Value, no Value / Value.)
 
     def __add__(self, other):             # d(a+b)/da = 1, d(a+b)/db = 1
         if isinstance(other, Value):
@@ -196,96 +203,61 @@ class Value:
     def __neg__(self):                    # d(-a)/da = -1
         return self * -1
 
-    def exp(self):                        # d(e^a)/da = e^a
-        e = math.exp(self.data)
-        return Value(e, (self,), (e,))
-
     def log(self):                        # d(ln a)/da = 1/a
         return Value(math.log(self.data), (self,), (1 / self.data,))
-
-    # backward() needs the nodes below a Value in an order where each comes
-    # after all the nodes that used it, so that a node's gradient is complete
-    # before it is passed on. A depth-first search finds one: a node is listed
-    # once everything below it is listed. The next three methods are that
-    # search, the search itself last.
-    #
-    # One vector often feeds many dot nodes: a row of weights meets every
-    # position, a layer's input meets every row of weights. Once the search
-    # has been through a vector it has seen all of it, so each vector is
-    # searched once, and a dot node with nothing new below it is listed at
-    # once. That skips most of a training step's edges.
-
-    def _both_vectors_to_search(self, searched):
-        """A dot node's b, then its a unless the search below b reached a.
-
-        A generator, so that a counts as searched only when the search gets to
-        it, not as soon as it gets to the dot node: the search below b may
-        reach a by another way first, and must then search it there.
-        """
-        a, b = self._children
-        searched.add(id(b))
-        yield from reversed(b)
-        if id(a) not in searched:
-            searched.add(id(a))
-            yield from reversed(a)
-
-    def _dot_children_to_search(self, searched):
-        """The Values of this dot node's vectors that have not been searched,
-        last first; None if both have been."""
-        a, b = self._children
-        a_new, b_new = id(a) not in searched, id(b) not in searched
-        if a_new and b_new:
-            return self._both_vectors_to_search(searched)
-        if not (a_new or b_new):
-            return None
-        vector = b if b_new else a
-        searched.add(id(vector))
-        return reversed(vector)
 
     def _topological_order(self):
         """Every node below self, self included, each listed after its children.
 
-        The search keeps its own stack rather than recursing, so a graph of any
-        depth fits. Leaves (the parameters, say) have nothing to pass on and are
-        left out.
+        backward() must handle a node only once every node that used it has
+        added its share to the node's gradient. A depth-first search gives
+        that order: visit(node) first visits each child not yet visited, and
+        only then lists node. So children come before the nodes that used
+        them, and backward() walks the list from the end. Leaves (the
+        parameters, say) have nothing to pass on and are left out.
 
-        Children are searched last first. Any order that lists children first
+        Children are visited last first. Any order that lists children first
         gives the right gradients, but floating-point addition is not
         associative: the order in which a node's gradient gathers its
-        contributions decides its last bits, and this order makes training
-        reproduce, bit for bit, the plain depth-first search of the classic
-        microgpt.
+        contributions decides its last bits, so one fixed order makes a run
+        repeat exactly. (The recursion goes about 4 calls deeper per layer
+        of the model, far inside Python's limit of 1000.)
         """
+        if self._children is None:
+            raise RuntimeError('backward() has already run through this graph and freed it')
         order = []
-        # Each search marks the nodes it reaches with a token of its own, so old
+        # Each search marks the nodes it visits with a token of its own, so old
         # marks never need clearing. Leaves need no mark: they are never listed.
         token = object()
-        searched = set()   # ids of the dot nodes' vectors already searched
-        # The stack holds the nodes being searched, each with an iterator over
-        # the children it has left to search. self starts as the one child of
-        # a node that stands for nothing (None).
-        stack = [(None, iter([self]))]
-        while stack:
-            node, children = stack[-1]
-            for child in children:
-                if not child._children:                  # a leaf, or a freed node
+        # One vector often feeds many dot nodes: a row of weights meets every
+        # position, a layer's input every row of weights. The first visit of
+        # a vector reaches all of it, so each vector (a tuple, known by its
+        # id) is gone through only once.
+        searched = set()
+
+        def visit(node):
+            node._mark = token
+            if node._local_grads is None:          # a dot node: its vectors, b first
+                a, b = node._children
+                if id(b) not in searched:
+                    searched.add(id(b))
+                    visit_children(b)
+                if id(a) not in searched:          # (the search below b may have done a)
+                    searched.add(id(a))
+                    visit_children(a)
+            else:
+                visit_children(node._children)
+            order.append(node)
+
+        def visit_children(children):
+            for child in reversed(children):
+                if not child._children:            # () for a leaf, None if freed
                     if child._children is None:
-                        raise RuntimeError('backward() has already run through this graph and freed it')
-                elif child._mark is not token:           # a node not reached before
-                    child._mark = token
-                    if child._local_grads is not None:
-                        below = reversed(child._children)
-                    else:
-                        below = child._dot_children_to_search(searched)
-                    if below is None:                    # nothing new below it:
-                        order.append(child)              # list it at once
-                    else:                                # search below it first
-                        stack.append((child, below))
-                        break
-            else:                                        # nothing below node is left:
-                stack.pop()
-                if node is not None:
-                    order.append(node)                   # list it
+                        raise RuntimeError('backward() has already run through part of this graph')
+                elif child._mark is not token:
+                    visit(child)
+
+        visit(self)
         return order
 
     def backward(self):
@@ -295,24 +267,29 @@ class Value:
         while order:
             node = order.pop()            # every node that used it is done
             g = node.grad
-            if g == 0.0:                  # nothing to pass on
-                pass
-            elif node._local_grads is None:   # a dot node: its children are a and b
-                a, b = node._children
-                for ai, bi in zip(a, b):
-                    ai.grad += bi.data * g    # d(a.b)/da_i = b_i
-                    bi.grad += ai.data * g    # d(a.b)/db_i = a_i
-            else:
-                for child, local_grad in zip(node._children, node._local_grads):
-                    child.grad += local_grad * g
+            if g != 0.0:                  # a zero gradient passes nothing on
+                if node._local_grads is None:   # a dot node: its children are a and b
+                    a, b = node._children
+                    for ai, bi in zip(a, b):
+                        ai.grad += bi.data * g    # d(a.b)/da_i = b_i
+                        bi.grad += ai.data * g    # d(a.b)/db_i = a_i
+                else:
+                    for child, local_grad in zip(node._children, node._local_grads):
+                        child.grad += local_grad * g
             node._children = None         # pruning
 
 
 def dot(a, b):
-    """The dot product of two vectors: one dot node for Values, a float for floats."""
+    """The dot product of two vectors: one dot node for Values, a float for floats.
+
+    The products are added with sum(), in C. (From Python 3.12 on, sum() of
+    floats rounds a little more carefully than a chain of +, so the last bits
+    of a run differ between 3.11 and 3.12: never by enough to change a
+    printed digit.)
+    """
     if not isinstance(a[0], Value):
         return sum(map(mul, a, b))
-    a, b = tuple(a), tuple(b)   # the node keeps them as they are now
+    a, b = tuple(a), tuple(b)   # one tuple each, held by the node as it is now
     return Value(sum(ai.data * bi.data for ai, bi in zip(a, b)), (a, b), None)
 
 
@@ -343,10 +320,18 @@ def vsum(values):
 #         x = x + mlp(rmsnorm(x))               work on what was found there
 #     logits = lm_head x
 #
-#     attention, per head:  q, k, v = wq x, wk x, wv x
-#         weight_t = softmax over t of (q . k_t / sqrt(head_dim))
-#         output   = sum over t of weight_t v_t   (t: this position and all before it)
-#     mlp:  fc2 relu(fc1 x)
+#     attention(x):  q, k, v = wq x, wk x, wv x
+#         for each head h, on its slice of head_dim numbers of q, k and v:
+#             weight_t = softmax over t of (q . k_t / sqrt(head_dim))
+#             out_h    = sum over t of weight_t v_t   (t: this position and all before it)
+#         return wo (out_0, out_1, ...)             the heads end to end, mixed by wo
+#     mlp(x):  fc2 relu(fc1 x)
+#
+# wte and wpe are the token and position embeddings (a row of n_embd numbers
+# per token and per position), lm_head turns the last x into one logit per
+# token, and every other w is a square matrix but fc1 and fc2, which widen
+# to 4 n_embd and back. The x carried from block to block is the residual
+# stream.
 #
 # The query q says what this position is looking for, a key k_t what position
 # t offers, and the value v_t what it hands over if chosen: attention is a
@@ -368,8 +353,10 @@ def vsum(values):
 #   the residual stream are sums that can drift in size; every block reads
 #   its input at a root-mean-square of 1, which keeps training stable.
 # - Unlike GPT-2: RMSNorm instead of LayerNorm (no mean to subtract, no gain
-#   to learn), no biases, ReLU instead of GELU, and lm_head its own matrix
-#   rather than wte reused. Each is simpler and trains as well at this size.
+#   to learn), no biases, ReLU instead of GELU, lm_head its own matrix
+#   rather than wte reused, no norm between the last block and lm_head, and
+#   one more right after the embeddings. Each is simpler, or steadier, and
+#   trains as well at this size.
 # - The MLP widens to 4 n_embd, as in the original transformer, to give each
 #   position room to compute before narrowing back to the stream.
 # - The weights start as small noise (std 0.08): small, so the first logits
@@ -378,8 +365,9 @@ def vsum(values):
 #
 # The same code runs two ways. Training needs gradients, so it feeds the model
 # Values and every operation is recorded in the graph. Validation and sampling
-# need only the numbers: fed plain floats, the very same functions compute the
-# very same numbers, bit for bit, with no graph at all, in about half the time.
+# need only the numbers: fed plain floats, the very same functions do the
+# very same float operations in the same order, so they give the same
+# numbers bit for bit, with no graph at all, in well under half the time.
 # Each helper below checks which kind of number it was given.
 
 class Matrix(list):
@@ -387,14 +375,11 @@ class Matrix(list):
 
     .numbers holds the same weights as plain floats. Multiplying two lists of
     floats runs in C, while reading .data from every Value is a Python step
-    each, so linear() multiplies with these, about twice as fast. The weights
-    change only in the optimizer's step, after which refresh() is called.
+    each, so linear() multiplies with these, about twice as fast. The copy is
+    taken again at the start of every document (GPT.new_cache), as weights
+    change only between documents, in the optimizer's step.
     """
     __slots__ = ('numbers',)
-
-    def __init__(self, rows):
-        super().__init__(rows)
-        self.refresh()
 
     def refresh(self):
         self.numbers = [[p.data for p in row] for row in self]
@@ -405,8 +390,8 @@ def linear(x, w):
     if not isinstance(x[0], Value):   # plain floats: just the numbers
         return [sum(map(mul, row, x)) for row in w.numbers]
     # Each row's dot node, its value computed from the floats. x becomes one
-    # tuple, which every row's node then shares (and the search of the graph
-    # visits once).
+    # tuple, which every row's node then shares, so that backward's search
+    # goes through it once.
     x = tuple(x)
     x_numbers = [xi.data for xi in x]
     return [Value(sum(map(mul, row_numbers, x_numbers)), (row, x), None)
@@ -420,10 +405,16 @@ def softmax(logits, only=None):
     bottom) but keeps every exponent at most 0, so exp() cannot overflow
     however large the scores grow. With only=i, just p_i: the loss needs no
     other probability, and so makes no node for one.
+
+    1 / total is written total ** -1 on both paths: a power node is what the
+    engine has (it divides only by numbers), and the float path must do the
+    same operation to get the same bits.
     """
     if isinstance(logits[0], Value):
         max_z = max(z.data for z in logits)
-        # exp(z - c) as one node: with c a constant, its derivative is itself.
+        # exp(z - c) as one node, its derivative e^(z - c) itself. c = max z is
+        # taken as a constant: the result does not depend on c at all, so
+        # neither does its gradient.
         exps = []
         for z in logits:
             e = math.exp(z.data - max_z)
@@ -447,8 +438,10 @@ def rmsnorm(x):
     The 1e-5 keeps an all-zero x from dividing by zero.
     """
     if isinstance(x[0], Value):
-        # The sum of squares is x.x: one dot node of x with itself, its value added
-        # left to right.
+        # The sum of squares is x.x: one dot node holding the same tuple twice
+        # (backward then hands x_i its 2 x_i g in two halves, as separate
+        # product nodes would). Its value is added left to right, as a chain
+        # of + would add it.
         x = tuple(x)
         total = 0.0
         for xi in x:
@@ -465,11 +458,12 @@ def rmsnorm(x):
 def relu(x):
     """max(0, x_i) for each i.
 
-    On Values this makes no nodes. Where x_i > 0 the derivative is 1, so x_i
-    itself can stand for its output; where x_i <= 0 the output is 0 and passes
-    no gradient back, so those all share one leaf, Value(0.0). About half of
-    the MLP's units are off at any time, and this spares the search and the
-    backward pass all of them, and a ReLU node for each unit that is on.
+    On Values this makes no ReLU nodes. Where x_i > 0 the derivative is 1,
+    so x_i itself can stand for its output; where x_i <= 0 the output is 0
+    and passes no gradient back, so those all share one leaf, Value(0.0),
+    and x_i drops out of the graph. Half or more of the MLP's units are off
+    at any time: the search and backward never reach the nodes that made
+    them.
     """
     if not isinstance(x[0], Value):
         return [max(0.0, xi) for xi in x]
@@ -481,7 +475,7 @@ class KVCache:
     """The keys and values of the positions read so far: keys[layer][head][t]."""
 
     def __init__(self, model, graph):
-        self.graph = graph   # Values (for training) or plain floats
+        self.graph = graph   # True: run on Values (training); False: on plain floats
         self.keys = [[[] for _ in range(model.n_head)] for _ in range(model.n_layer)]
         self.values = [[[] for _ in range(model.n_head)] for _ in range(model.n_layer)]
         self.attention = None   # --explain (part 2) sets a list here to collect the weights
@@ -491,6 +485,8 @@ class GPT:
     """The parameters, and the forward pass for one position."""
 
     def __init__(self, config, vocab_size, rng):
+        if config.n_embd % config.n_head:
+            raise ValueError(f'n_head ({config.n_head}) must divide n_embd ({config.n_embd})')
         self.n_layer, self.n_head = config.n_layer, config.n_head
         self.head_dim = config.n_embd // config.n_head
         self.block_size = config.block_size
@@ -516,13 +512,14 @@ class GPT:
             self.state_dict[f'layer{i}.mlp_fc2'] = matrix(n, 4 * n)
         self.params = [p for mat in self.state_dict.values() for row in mat for p in row]
 
-    def refresh(self):
-        """Bring every matrix's float copy up to date, after the weights changed."""
+    def new_cache(self, graph):
+        """An empty KVCache, to read a document from its first position.
+
+        It also takes a new float copy of every matrix, so that the document
+        is read with the weights as they are now.
+        """
         for mat in self.state_dict.values():
             mat.refresh()
-
-    def new_cache(self, graph):
-        """An empty KVCache, to read a document from its first position."""
         return KVCache(self, graph)
 
     def __call__(self, token_id, pos_id, cache):
@@ -533,6 +530,8 @@ class GPT:
         """
         sd = self.state_dict
         wte, wpe = sd['wte'], sd['wpe']
+        # (A token id is an int either way, so here it is the cache that says
+        # whether to look up Values or floats.)
         if cache.graph:
             x = [t + p for t, p in zip(wte[token_id], wpe[pos_id])]
         else:
@@ -548,6 +547,8 @@ class GPT:
             for h in range(self.n_head):
                 head = slice(h * self.head_dim, (h + 1) * self.head_dim)
                 keys, values = cache.keys[i][h], cache.values[i][h]
+                # A key is a tuple: every later position's dot node holds the
+                # same one. Values are only read column by column, below.
                 keys.append(tuple(k[head]))
                 values.append(v[head])
                 q_h = tuple(q[head])
@@ -578,15 +579,17 @@ class GPT:
 # averaged over the positions. A perfect model would score 0; one guessing
 # uniformly among V tokens scores log V (3.3 for 26 letters and BOS).
 #
-# A training step: the loss of the step's document, backward() for the
+# A training step: the loss of the step's documents, backward() for the
 # gradients, and one Adam update of every parameter. The learning rate falls
-# linearly from its start to 0 over the run, so the last steps fine-tune
-# instead of jumping around.
+# linearly from its start toward 0 over the run: one document's gradient is
+# a noisy guess at the direction that helps, and smaller steps at the end
+# let the model settle instead of jumping around.
 #
 # The validation loss is the same cross-entropy on the held-out documents,
-# computed on plain floats, with no graph. If the training loss falls and the
-# validation loss does not, the model memorizes its documents instead of
-# learning their rules.
+# computed on plain floats, with no graph, and averaged per predicted token
+# rather than per document. If the training loss falls and the validation
+# loss does not, the model memorizes its documents instead of learning their
+# rules.
 
 def position_losses(model, tokens, graph):
     """-log p(the next token) at each position, as Values (graph) or floats.
@@ -597,10 +600,12 @@ def position_losses(model, tokens, graph):
     losses = []
     for pos_id in range(min(model.block_size, len(tokens) - 1)):
         p = softmax(model(tokens[pos_id], pos_id, cache), only=tokens[pos_id + 1])
-        if (p.data if graph else p) == 0.0:
-            # exp() gives exactly 0 once a logit trails the largest by ~745,
-            # which only blown-up weights do; log(0) is minus infinity.
-            raise FloatingPointError('the probability of the next token became 0')
+        number = p.data if graph else p
+        if number < 1e-300:
+            # Only blown-up weights make a probability this small (a logit
+            # ~690 below the largest). log's derivative 1/p would overflow to
+            # infinity from ~5e-309 on, and exp() gives exactly 0 from ~745.
+            raise FloatingPointError(f'the probability of the next token became {number:.3g}')
         losses.append(-p.log() if graph else -math.log(p))
     return losses
 
@@ -608,7 +613,7 @@ def position_losses(model, tokens, graph):
 def document_loss(model, tokens):
     """The mean cross-entropy over a document's positions, as one graph."""
     losses = position_losses(model, tokens, graph=True)
-    return vsum(losses) * (1 / len(losses))
+    return vsum(losses) * (1 / len(losses))   # (times 1/n: the one form used throughout)
 
 
 class Adam:
@@ -619,11 +624,15 @@ class Adam:
         p = p - lr m_hat / (sqrt(v_hat) + eps)
 
     Dividing by sqrt(v) makes the step about lr in size whether a gradient is
-    large or tiny. m and v start at 0, so early on they are too small: after
-    t steps, by the factors (1 - beta1^t) and (1 - beta2^t). The two don't
-    cancel, so the first steps would be off by about (1 - beta1) / sqrt(1 - beta2)
-    (1.5x too big with the betas here; with beta1 0.99 and beta2 0.999, 3x too
-    small). m_hat = m / (1 - beta1^t) and v_hat = v / (1 - beta2^t) undo both.
+    large or tiny. But m and v start at 0, so early on they are too small:
+    for a gradient that stays the same, by the factors (1 - beta1^t) and
+    (1 - beta2^t) after t steps. The two don't cancel: without correction,
+    step t would be (1 - beta1^t) / sqrt(1 - beta2^t) times its intended
+    size. With the betas here that is 1.5 at t = 1 and up to 2.6 near t = 8
+    before it fades; with beta1 0.99 and beta2 0.999 it starts 3x too small
+    (0.32) and later runs 2x too big. m_hat = m / (1 - beta1^t) and
+    v_hat = v / (1 - beta2^t) undo both factors, so every step has the size
+    lr asks for.
     """
 
     def __init__(self, params, beta1, beta2, eps):
@@ -656,16 +665,17 @@ def train(model, optimizer, tokenizer, docs, config, first_step=0):
     """
     batch = config.batch_size
     for step in range(first_step, config.steps):
-        # Only the first block_size characters can be read (the context holds
-        # that many positions), so only those are encoded.
-        losses = [document_loss(model, tokenizer.encode(docs[j % len(docs)][:model.block_size]))
-                  for j in range(step * batch, (step + 1) * batch)]
-        loss = losses[0] if batch == 1 else vsum(losses) * (1 / batch)
+        # The context holds block_size positions: they read BOS and the first
+        # block_size - 1 characters, and predict the first block_size. Only
+        # those are encoded. (So a document of block_size characters or more
+        # never predicts its final BOS: the model learns how it starts.)
+        docs_now = [docs[j % len(docs)] for j in range(step * batch, (step + 1) * batch)]
+        losses = [document_loss(model, tokenizer.encode(doc[:model.block_size])) for doc in docs_now]
+        loss = vsum(losses) * (1 / batch)
         if not math.isfinite(loss.data):
             raise FloatingPointError(f'the loss became {loss.data}')
         loss.backward()
         optimizer.step(config.learning_rate * (1 - step / config.steps))
-        model.refresh()   # the float copies of the weights must follow
         yield step + 1, loss.data
 
 
@@ -714,7 +724,9 @@ def sample(model, tokenizer, rng, temperature, prefix='', keep=None):
     for pos_id in range(model.block_size):
         logits = model(token_id, pos_id, cache)
         if pos_id < len(given):
-            token_id = given[pos_id]   # reading it added its keys and values to cache
+            # The next token is the prefix's, not a draw. (The call above still
+            # counts: it added the keys and values of the token it read.)
+            token_id = given[pos_id]
         else:
             probs = softmax([z / temperature for z in logits])
             if keep is not None:
@@ -724,6 +736,28 @@ def sample(model, tokenizer, rng, temperature, prefix='', keep=None):
                 break
         out.append(token_id)
     return tokenizer.decode(out)
+
+
+# That is the whole algorithm. A run puts it together in this order (run(),
+# in part 2, does just this, with a display around it). One random
+# generator, seeded once, makes every random choice in the same order each
+# time, so a seed fixes the run: the shuffle, then the initial weights, then
+# (training draws nothing) the samples.
+#
+#     import random
+#     config = Config()
+#     rng = random.Random(config.seed)
+#     docs = read_docs(open('input.txt').read())
+#     rng.shuffle(docs)
+#     tokenizer = Tokenizer(docs)
+#     train_docs, held_out = split_docs(docs)
+#     model = GPT(config, tokenizer.vocab_size, rng)
+#     optimizer = Adam(model.params, config.beta1, config.beta2, config.eps)
+#     for step, loss in train(model, optimizer, tokenizer, train_docs, config):
+#         print(step, loss)
+#     print(validation_loss(model, tokenizer, held_out))   # (held_out: empty below 10 docs)
+#     for _ in range(config.num_samples):
+#         print(sample(model, tokenizer, rng, config.temperature))
 
 
 # ----------------------------------------------------------------------------
@@ -739,6 +773,7 @@ import argparse
 import gc
 import json
 import os
+import random
 import signal
 import sys
 import time
@@ -796,7 +831,8 @@ def read_input(path):
 # model given with --load.
 
 FLAGS = [  # flag, Config setting, type, metavar, help
-    ('--steps', 'steps', int, 'N', 'training steps; 0 trains nothing'),
+    ('--steps', 'steps', int, 'N', 'training steps in all (with --load, counting those done); '
+     '0 trains nothing'),
     ('--batch-size', 'batch_size', int, 'B', 'documents per step'),
     ('--lr', 'learning_rate', float, 'LR', "Adam's learning rate at the first step"),
     ('--beta1', 'beta1', float, 'B', "Adam's beta1, in [0, 1)"),
@@ -811,7 +847,6 @@ FLAGS = [  # flag, Config setting, type, metavar, help
     ('--temperature', 'temperature', float, 'T', 'sampling temperature, above 0'),
     ('--samples', 'num_samples', int, 'K', 'documents to write after training'),
 ]
-MODEL_SETTINGS = ('n_layer', 'n_embd', 'n_head', 'block_size')   # fixed by a saved model
 MAX_STEPS = 10 ** 9
 
 
@@ -844,9 +879,11 @@ def make_parser():
                              'probabilities add up to P (default: off)')
     parser.add_argument('--save', metavar='PATH', help='write the model to PATH after training')
     parser.add_argument('--load', metavar='PATH',
-                        help='start from a model saved with --save (and go on training it)')
+                        help='start from a model saved with --save: its settings and '
+                             'vocabulary rule (a flag that contradicts them is an error)')
     parser.add_argument('--explain', metavar='TEXT',
-                        help="after training, show the model's guesses and attention on TEXT")
+                        help="after training, show the model's guesses and attention on TEXT "
+                             "(instead of the validation loss and the samples)")
     return parser
 
 
@@ -957,6 +994,14 @@ class CtrlC:
         self.requested = True
 
 
+def blown_up(where, error, *knobs):
+    """The InputError for numbers that became infinite or not a number."""
+    if isinstance(error, OverflowError):
+        error = 'a number grew too large for a float'
+    return InputError(f'the numbers blew up {where} ({error}); try a smaller '
+                      + ' or a smaller '.join(knobs))
+
+
 def train_with_progress(model, optimizer, tokenizer, docs, config, first_step):
     """Run train() with a progress display; return the losses of the steps that ran.
 
@@ -991,14 +1036,6 @@ def train_with_progress(model, optimizer, tokenizer, docs, config, first_step):
     print(f'trained {len(model.params):,} parameters for {plural(len(losses), "step")} in '
           f'{seconds:.1f} s ({1000 * seconds / len(losses):.1f} ms per step)')
     return losses
-
-
-def blown_up(where, error, *knobs):
-    """The InputError for numbers that became infinite or not a number."""
-    if isinstance(error, OverflowError):
-        error = 'a number grew too large for a float'
-    return InputError(f'the numbers blew up {where} ({error}); try a smaller '
-                      + ' or a smaller '.join(knobs))
 
 
 BARS = '▁▂▃▄▅▆▇█'
@@ -1213,7 +1250,6 @@ def restore(model, optimizer, state, path):
         for row, saved in zip(mat, rows):
             for p, x in zip(row, saved):
                 p.data = number(x, name)
-    model.refresh()
     for part in ('m', 'v'):
         saved = state['adam'][part]
         if not isinstance(saved, list) or len(saved) != len(model.params):
@@ -1288,7 +1324,7 @@ def check_characters(chars, vocabulary, what):
 
 def run(args, given):
     path = args.input or os.path.join(os.path.dirname(os.path.abspath(__file__)), 'input.txt')
-    name = 'standard input' if path == '-' else path
+    name = 'standard input' if path == '-' else args.input or 'input.txt'
     saved = read_model(args.load) if args.load else None
     if saved:
         # The model's own settings rule; a knob that says otherwise is a mistake.
@@ -1388,6 +1424,14 @@ def run(args, given):
             gc.enable()
 
 
+def silence_stdout():
+    """Point standard output at nothing, so Python's last flush on exit finds no error."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
 def main(argv=None):
     if sys.stdout is None:   # started with standard output closed
         if sys.stderr is not None:
@@ -1423,14 +1467,6 @@ def main(argv=None):
         print(f'microgpt.py: error: cannot write the output ({e.strerror or e})', file=sys.stderr)
         return 1
     return 0
-
-
-def silence_stdout():
-    """Point standard output at nothing, so Python's last flush on exit finds no error."""
-    try:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-    except (OSError, ValueError):
-        pass
 
 
 if __name__ == '__main__':
