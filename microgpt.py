@@ -211,7 +211,7 @@ class Value:
 
         backward() must handle a node only once every node that used it has
         added its share to the node's gradient. A depth-first search gives
-        that order: visit(node) first visits each child not yet visited, and
+        that order: _visit() first visits each child not yet visited, and
         only then lists node. So children come before the nodes that used
         them, and backward() walks the list from the end. Leaves (the
         parameters, say) have nothing to pass on and are left out.
@@ -228,37 +228,40 @@ class Value:
         order = []
         # Each search marks the nodes it visits with a token of its own, so old
         # marks never need clearing. Leaves need no mark: they are never listed.
-        token = object()
-        # One vector often feeds many dot nodes: a row of weights meets every
-        # position, a layer's input every row of weights. The first visit of
-        # a vector reaches all of it, so each vector (a tuple, known by its
-        # id) is gone through only once.
-        searched = set()
-
-        def visit(node):
-            node._mark = token
-            if node._local_grads is None:          # a dot node: its vectors, b first
-                a, b = node._children
-                if id(b) not in searched:
-                    searched.add(id(b))
-                    visit_children(b)
-                if id(a) not in searched:          # (the search below b may have done a)
-                    searched.add(id(a))
-                    visit_children(a)
-            else:
-                visit_children(node._children)
-            order.append(node)
-
-        def visit_children(children):
-            for child in reversed(children):
-                if not child._children:            # () for a leaf, None if freed
-                    if child._children is None:
-                        raise RuntimeError('backward() has already run through part of this graph')
-                elif child._mark is not token:
-                    visit(child)
-
-        visit(self)
+        # searched holds the ids of the dot nodes' vectors gone through so far.
+        self._visit(object(), set(), order)
         return order
+
+    def _visit(self, token, searched, order):
+        """The search from this node: each child not yet visited, then the node.
+
+        One vector often feeds many dot nodes: a row of weights meets every
+        position, a layer's input every row of weights. The first visit of a
+        vector reaches all of it, so each vector (a tuple, known by its id)
+        is gone through only once.
+        """
+        self._mark = token
+        if self._local_grads is None:            # a dot node: its vectors, b first
+            a, b = self._children
+            if id(b) not in searched:
+                searched.add(id(b))
+                Value._visit_each(b, token, searched, order)
+            if id(a) not in searched:            # (going through b may have done a)
+                searched.add(id(a))
+                Value._visit_each(a, token, searched, order)
+        else:
+            Value._visit_each(self._children, token, searched, order)
+        order.append(self)
+
+    @staticmethod
+    def _visit_each(children, token, searched, order):
+        """_visit() each of children, last first, that is not a leaf or visited."""
+        for child in reversed(children):
+            if not child._children:              # () for a leaf, None if freed
+                if child._children is None:
+                    raise RuntimeError('backward() has already run through part of this graph')
+            elif child._mark is not token:
+                child._visit(token, searched, order)
 
     def backward(self):
         """Add d(self)/d(v) into v.grad for every Value v below self."""
@@ -1073,7 +1076,7 @@ def print_validation_loss(model, tokenizer, val_docs, when):
         try:
             loss = validation_loss(model, tokenizer, val_docs)
         except (FloatingPointError, OverflowError) as e:
-            raise blown_up(f'in the validation loss {when}', e,
+            raise blown_up(f'in the validation loss ({when})', e,
                            *(['--init-std'] if when == 'before training' else ['--lr', '--init-std'])) from None
         print(f'val loss {loss:.4f} ({when}; per token, on '
               f'{plural(len(val_docs), "held-out document")})', flush=True)
@@ -1292,7 +1295,7 @@ def explain(model, tokenizer, text, guesses=5):
         actual = tokens[pos_id + 1]
         top = sorted(range(len(probs)), key=lambda i: probs[i], reverse=True)[:guesses]
         tops = '  '.join(f'{show(i)} {probs[i]:4.0%} {bar(probs[i]):10s}' for i in top)
-        lines.append(f'  {show(tokens[pos_id])}  ->  {show(actual)}  {probs[actual]:6.1%}   {tops}')
+        lines.append(f'  {show(tokens[pos_id])}  ->  {show(actual)}  {probs[actual]:6.1%}   {tops}'.rstrip())
     read = [show(t) for t in tokens[:-1]]
     for layer in range(model.n_layer):
         for head in range(model.n_head):
@@ -1404,7 +1407,7 @@ def run(args, given):
     if pause_gc:
         gc.disable()
     try:
-        if args.explain is None:
+        if args.explain is None and to_train:
             print_validation_loss(model, tokenizer, val_docs, 'before training')
         if to_train:
             losses = train_with_progress(model, optimizer, tokenizer, train_docs, config, steps_done)
@@ -1417,7 +1420,8 @@ def run(args, given):
             for line in explain(model, tokenizer, args.explain):
                 print(line)
             return
-        print_validation_loss(model, tokenizer, val_docs, 'after training')
+        print_validation_loss(model, tokenizer, val_docs,
+                              'after training' if to_train else 'no training in this run')
         print_samples(model, tokenizer, rng, config, args, train_text)
     finally:
         if pause_gc:
