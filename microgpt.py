@@ -1169,7 +1169,7 @@ def save_model(path, model, optimizer, tokenizer, config, steps_done, rng):
         'settings': {name: getattr(config, name) for name in SAVED_SETTINGS},
         'vocabulary': tokenizer.chars,
         'steps_done': steps_done,
-        'weights': {name: mat.numbers for name, mat in model.state_dict.items()},
+        'weights': {name: [[p.data for p in row] for row in mat] for name, mat in model.state_dict.items()},
         # Adam's running means, one per parameter, in the order of the weights above.
         'adam': {'t': optimizer.t, 'm': optimizer.m, 'v': optimizer.v},
         'random_state': rng.getstate(),

@@ -186,7 +186,6 @@ def model_from_file(path):
         for row, numbers in zip(mat, state['weights'][name]):
             for p, x in zip(row, numbers):
                 p.data = x
-    model.refresh()
     return model, tokenizer, state
 
 
@@ -894,7 +893,6 @@ def today(model, tokenizer, docs, config):
         loss = microgpt.document_loss(model, tokenizer.encode(doc))
         loss.backward()
         optimizer.step(config.learning_rate * (1 - step / config.steps))
-        model.refresh()
         losses.append(loss.data)
     return losses
 

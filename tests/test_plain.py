@@ -122,7 +122,6 @@ def train_side_by_side(docs, steps, **settings):
 
         lr = config.learning_rate * (1 - step / steps)
         ours.step(lr)
-        model.refresh()   # microgpt multiplies with float copies of the weights
         theirs.step(lr)
         assert_matrices_agree(model, plain, 'data', worst)
         assert all(p.grad == 0.0 for p in model.params)   # Adam.step zeroes them
