@@ -22,6 +22,7 @@ Only the standard library is used. Importing this file runs nothing.
 """
 
 import math
+import sys
 from operator import mul
 
 
@@ -203,6 +204,10 @@ class Value:
     def __neg__(self):                    # d(-a)/da = -1
         return self * -1
 
+    def exp(self, shift=0.0):             # d(e^(a-c))/da = e^(a-c), for a constant c
+        e = math.exp(self.data - shift)
+        return Value(e, (self,), (e,))
+
     def log(self):                        # d(ln a)/da = 1/a
         return Value(math.log(self.data), (self,), (1 / self.data,))
 
@@ -220,11 +225,16 @@ class Value:
         gives the right gradients, but floating-point addition is not
         associative: the order in which a node's gradient gathers its
         contributions decides its last bits, so one fixed order makes a run
-        repeat exactly. (The recursion goes about 4 calls deeper per layer
-        of the model, far inside Python's limit of 1000.)
+        repeat exactly.
         """
         if self._children is None:
             raise RuntimeError('backward() has already run through this graph and freed it')
+        # The search recurses once per level of the graph (two calls): the GPT
+        # is shallow, but a chain of a few hundred + would pass Python's
+        # default limit of 1000 calls.
+        sys.setrecursionlimit(max(sys.getrecursionlimit(), 10_000))
+        if not self._children:                   # a leaf: nothing below it
+            return []
         order = []
         # Each search marks the nodes it visits with a token of its own, so old
         # marks never need clearing. Leaves need no mark: they are never listed.
@@ -415,13 +425,10 @@ def softmax(logits, only=None):
     """
     if isinstance(logits[0], Value):
         max_z = max(z.data for z in logits)
-        # exp(z - c) as one node, its derivative e^(z - c) itself. c = max z is
-        # taken as a constant: the result does not depend on c at all, so
-        # neither does its gradient.
-        exps = []
-        for z in logits:
-            e = math.exp(z.data - max_z)
-            exps.append(Value(e, (z,), (e,)))
+        # exp(z - c) as one node (see Value.exp). c = max z is taken as a
+        # constant: the result does not depend on c at all, so neither does
+        # its gradient.
+        exps = [z.exp(shift=max_z) for z in logits]
         inv_total = vsum(exps) ** -1
     else:
         max_z = max(logits)
@@ -732,6 +739,10 @@ def sample(model, tokenizer, rng, temperature, prefix='', keep=None):
             token_id = given[pos_id]
         else:
             probs = softmax([z / temperature for z in logits])
+            if not math.isfinite(sum(probs)):
+                # Only blown-up weights (or a temperature so small that z / T
+                # overflows) get here: the weights to draw by are not numbers.
+                raise FloatingPointError('the sampling probabilities are not numbers')
             if keep is not None:
                 probs = keep(probs)
             token_id = rng.choices(range(model.vocab_size), weights=probs)[0]
@@ -778,7 +789,6 @@ import json
 import os
 import random
 import signal
-import sys
 import time
 
 
@@ -861,10 +871,13 @@ class QuietParser(argparse.ArgumentParser):
 
 def make_parser():
     parser = QuietParser(
-        prog='microgpt.py',
+        prog='microgpt.py', add_help=False,
         description='Train a tiny GPT on a text file (one document per line), then '
                     'write new documents like them. Ctrl-C during training stops it '
                     'early and goes on; a second Ctrl-C quits.')
+    # -h is ours, not argparse's: argparse would print the help itself and
+    # quietly drop an error in writing it (say, to a full disk).
+    parser.add_argument('-h', '--help', action='store_true', help='show this help and exit')
     parser.add_argument('--input', metavar='PATH',
                         help="training data, one document per line; '-' reads standard "
                              "input (default: input.txt beside this script)")
@@ -933,9 +946,10 @@ def check_settings(c, args):
     for bad, message in problems:
         if bad:
             raise InputError(message)
-    if c.n_embd * c.n_embd * c.n_layer > 10 ** 8:
-        raise InputError(f'a model with --n-embd {c.n_embd} and --n-layer {c.n_layer} '
-                         f'would not fit in memory')
+    # Every weight is a Value of about 100 bytes: 10^8 of them would not fit.
+    if 12 * c.n_embd * c.n_embd * c.n_layer + c.block_size * c.n_embd > 10 ** 8:
+        raise InputError(f'a model with --n-embd {c.n_embd}, --n-layer {c.n_layer} and '
+                         f'--block-size {c.block_size} would not fit in memory')
 
 
 # ----------------------------------------------------------------------------
@@ -957,11 +971,13 @@ def describe_data(docs, train_docs, held_out, config, name):
     duplicates = sum(1 for a, b in zip(in_order, in_order[1:]) if a == b)
     del in_order
     if duplicates:
-        lines.append(f'{plural(duplicates, "line")} repeat an earlier one')
+        lines.append(f'{plural(duplicates, "line")} {"repeats" if duplicates == 1 else "repeat"} '
+                     f'an earlier one')
     too_long = sum(1 for doc in docs if len(doc) > config.block_size)
     if too_long:
         lines.append(f'{plural(too_long, "document")} longer than the context (--block-size '
-                     f'{config.block_size}) will be cut to their first {config.block_size} characters')
+                     f'{config.block_size}) will be cut to {"its" if too_long == 1 else "their"} first '
+                     f'{config.block_size} characters')
     return lines
 
 
@@ -1124,7 +1140,9 @@ def print_samples(model, tokenizer, rng, config, args, train_text):
         try:
             text = sample(model, tokenizer, rng, config.temperature, args.prefix, keep)
         except (FloatingPointError, OverflowError) as e:
-            raise blown_up('while sampling', e, '--lr', '--init-std') from None
+            # A tiny temperature can overflow z / T; otherwise it is the weights.
+            raise InputError(f'the numbers blew up while sampling ({e}); try a larger '
+                             f'--temperature, or a smaller --lr or --init-std') from None
         if not text:
             # The model wrote BOS, the end, as its first token.
             print(f'sample {i + 1:2d}: (empty: the model ended it at once)')
@@ -1445,12 +1463,11 @@ def main(argv=None):
         if hasattr(sys.stdout, 'reconfigure'):
             # A terminal that cannot show a character gets a '?' instead of a crash.
             sys.stdout.reconfigure(errors='replace')
-        try:
-            args, given = parse_args(sys.argv[1:] if argv is None else argv)
-        except SystemExit as e:   # --help: argparse has printed it
-            sys.stdout.flush()
-            return e.code
-        run(args, given)
+        args, given = parse_args(sys.argv[1:] if argv is None else argv)
+        if args.help:
+            print(make_parser().format_help(), end='')
+        else:
+            run(args, given)
         sys.stdout.flush()
     except InputError as e:
         print(f'microgpt.py: error: {e}', file=sys.stderr)
