@@ -53,7 +53,7 @@ class Config:
     learning_rate = 0.01  # Adam's step size at the start, decayed linearly toward 0
     beta1 = 0.85          # how slowly Adam's running mean of the gradient forgets
     beta2 = 0.99          # how slowly its running mean of the squared gradient forgets
-    eps = 1e-8            # keeps Adam's division finite where a gradient is 0 (many are)
+    eps = 1e-8            # keeps Adam's division finite for a weight whose gradient was always 0
 
     # sampling
     temperature = 0.5     # below 1 the model plays safe, above 1 it takes risks
@@ -471,9 +471,9 @@ def relu(x):
     On Values this makes no ReLU nodes. Where x_i > 0 the derivative is 1,
     so x_i itself can stand for its output; where x_i <= 0 the output is 0
     and passes no gradient back, so those all share one leaf, Value(0.0),
-    and x_i drops out of the graph. Half or more of the MLP's units are off
-    at any time: the search and backward never reach the nodes that made
-    them.
+    and x_i drops out of the graph. About half of the MLP's units are off
+    at the start of training, and more later: the search and backward never
+    reach the nodes that made them.
     """
     if not isinstance(x[0], Value):
         return [max(0.0, xi) for xi in x]
@@ -623,7 +623,7 @@ def position_losses(model, tokens, graph):
 def document_loss(model, tokens):
     """The mean cross-entropy over a document's positions, as one graph."""
     losses = position_losses(model, tokens, graph=True)
-    return vsum(losses) * (1 / len(losses))   # (times 1/n: the one form used throughout)
+    return vsum(losses) * (1 / len(losses))
 
 
 class Adam:
