@@ -1235,6 +1235,9 @@ def read_model(path):
         if not (isinstance(chars, list) and all(isinstance(c, str) and len(c) == 1 for c in chars)
                 and chars == sorted(set(chars))):
             raise bad('the vocabulary is not a sorted list of distinct characters')
+        if not (isinstance(state['weights'], dict) and isinstance(state['adam']['m'], list)
+                and isinstance(state['adam']['v'], list)):
+            raise bad("its weights or Adam's state are not where a saved model keeps them")
         if not (isinstance(state['steps_done'], int) and 0 <= state['steps_done']
                 and isinstance(state['adam']['t'], int) and 0 <= state['adam']['t']):
             raise bad('the count of steps done is not a whole number')

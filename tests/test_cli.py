@@ -4,6 +4,7 @@ go wrong, each of which ends in one line on stderr, never a traceback."""
 
 import gc
 import io
+import json
 import os
 import re
 import resource
@@ -221,6 +222,25 @@ def test_bad_input_gives_one_error_line_and_exit_code_2(tmp_path, make_args, wor
     for word in words:
         assert word.lower() in lines[0].lower(), lines[0]
     assert out == ''
+
+
+@pytest.mark.parametrize('part', ['weights', 'adam.m', 'adam.v', 'adam.t', 'settings',
+                                  'vocabulary', 'steps_done', 'random_state'])
+def test_a_saved_model_with_a_part_missing_is_one_error_line(tiny_input, tmp_path, capsys, part):
+    saved = tmp_path / 'model.json'
+    code, _, err = run_main(capsys, '--input', tiny_input, '--steps', 1, '--samples', 0,
+                            *TINY_KNOBS, '--save', saved)
+    assert (code, err) == (0, '')
+    state = json.loads(saved.read_text(encoding='utf-8'))
+    *outer, key = part.split('.')
+    holder = state
+    for name in outer:
+        holder = holder[name]
+    del holder[key]
+    saved.write_text(json.dumps(state), encoding='utf-8')
+    code, out, err = run_main(capsys, '--input', tiny_input, '--load', saved)
+    assert code == 2, err
+    assert len(err.splitlines()) == 1 and err.startswith(f'microgpt.py: error: --load {saved}: ')
 
 
 def test_bad_input_in_a_fresh_interpreter_is_one_line_too(tmp_path):
