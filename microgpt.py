@@ -139,9 +139,15 @@ class Tokenizer:
 #
 #     child.grad += local_derivative * node.grad
 #
-# summed over every node that used the child.
+# summed over every node that used the child. A node may pass its gradient
+# on only once every node that used it has added its share, so backward()
+# first puts the nodes in that order (a topological order, found by a
+# depth-first search) and then walks it.
 #
-# What makes this engine fast enough to train a GPT in pure Python:
+# That is the whole engine. What follows makes it fast and lean enough to
+# train a GPT in pure Python. None of it changes a single number: without it
+# (a.b written with * and +, every child searched, the graph kept) the
+# gradients come out the same, only slower and with more memory.
 #
 # - Dot nodes. A linear layer is nothing but dot products, so that is where
 #   most of the arithmetic happens. Written with * and +, a.b of length n
@@ -164,6 +170,12 @@ class Tokenizer:
 # - Skipping zeros. A node whose gradient is exactly 0 passes nothing on.
 #   (At position 0 attention has one score, whose weight is 1 whatever the
 #   score is, so the nodes that made the score get gradient 0.)
+#
+# One more rule is for exactness. Floating-point addition is not associative:
+# (a + b) + c and a + (b + c) can differ in the last bit. So every sum here
+# is added in one fixed order: vsum() left to right, a gradient in the order
+# backward() meets its contributions. That makes a run repeat exactly, and
+# lets section 5 compute the very same numbers without any graph.
 
 class Value:
     """A number in the computation graph."""
@@ -214,18 +226,13 @@ class Value:
     def _topological_order(self):
         """Every node below self, self included, each listed after its children.
 
-        backward() must handle a node only once every node that used it has
-        added its share to the node's gradient. A depth-first search gives
-        that order: _visit() first visits each child not yet visited, and
-        only then lists node. So children come before the nodes that used
-        them, and backward() walks the list from the end. Leaves (the
-        parameters, say) have nothing to pass on and are left out.
-
-        Children are visited last first. Any order that lists children first
-        gives the right gradients, but floating-point addition is not
-        associative: the order in which a node's gradient gathers its
-        contributions decides its last bits, so one fixed order makes a run
-        repeat exactly.
+        A depth-first search: _visit() first visits each child not yet
+        visited, and only then lists the node. So children come before the
+        nodes that used them, and backward() walks the list from the end.
+        Leaves (the parameters, say) have nothing to pass on and are left out.
+        Children are visited last first: any order gives the right gradients,
+        and keeping to one keeps a run's last bits the same (the exactness
+        rule above).
         """
         if self._children is None:
             raise RuntimeError('backward() has already run through this graph and freed it')
@@ -295,10 +302,10 @@ class Value:
 def dot(a, b):
     """The dot product of two vectors: one dot node for Values, a float for floats.
 
-    The products are added with sum(), in C. (From Python 3.12 on, sum() of
-    floats rounds a little more carefully than a chain of +, so the last bits
-    of a run differ between 3.11 and 3.12: never by enough to change a
-    printed digit.)
+    The products are added with sum(), which runs in C: the one sum not added
+    left to right. (From Python 3.12 on, sum() of floats rounds a little more
+    carefully, so a run's last bits differ between 3.11 and 3.12, never by
+    enough to change a printed digit.)
     """
     if not isinstance(a[0], Value):
         return sum(map(mul, a, b))
@@ -307,13 +314,18 @@ def dot(a, b):
 
 
 def vsum(values):
-    """values[0] + values[1] + ... as one node (each local derivative is 1).
+    """values[0] + values[1] + ..., added left to right: a float for floats,
+    and for Values one node (each local derivative is 1).
 
-    The total is added left to right, exactly as a chain of + nodes would add
-    it, so this saves nodes without changing a single bit.
+    A chain of + nodes would add in the same order, so the one node saves
+    nodes without changing a bit.
     """
     values = tuple(values)
     total = 0.0
+    if values and not isinstance(values[0], Value):
+        for v in values:
+            total += v
+        return total
     for v in values:
         total += v.data
     return Value(total, values, (1.0,) * len(values))
@@ -418,10 +430,6 @@ def softmax(logits, only=None):
     bottom) but keeps every exponent at most 0, so exp() cannot overflow
     however large the scores grow. With only=i, just p_i: the loss needs no
     other probability, and so makes no node for one.
-
-    1 / total is written total ** -1 on both paths: a power node is what the
-    engine has (it divides only by numbers), and the float path must do the
-    same operation to get the same bits.
     """
     if isinstance(logits[0], Value):
         max_z = max(z.data for z in logits)
@@ -429,14 +437,11 @@ def softmax(logits, only=None):
         # constant: the result does not depend on c at all, so neither does
         # its gradient.
         exps = [z.exp(shift=max_z) for z in logits]
-        inv_total = vsum(exps) ** -1
     else:
         max_z = max(logits)
         exps = [math.exp(z - max_z) for z in logits]
-        total = 0.0
-        for e in exps:                # left to right, as vsum adds
-            total += e
-        inv_total = total ** -1
+    # ** -1, not 1 / total: the engine divides only by numbers.
+    inv_total = vsum(exps) ** -1
     if only is not None:
         return exps[only] * inv_total
     return [e * inv_total for e in exps]
@@ -448,19 +453,13 @@ def rmsnorm(x):
     The 1e-5 keeps an all-zero x from dividing by zero.
     """
     if isinstance(x[0], Value):
-        # The sum of squares is x.x: one dot node holding the same tuple twice
-        # (backward then hands x_i its 2 x_i g in two halves, as separate
-        # product nodes would). Its value is added left to right, as a chain
-        # of + would add it.
+        # The sum of squares as one dot node, x.x, holding the same tuple
+        # twice (backward hands x_i its 2 x_i g in two halves, as two product
+        # nodes would). Its value is added left to right, like vsum's.
         x = tuple(x)
-        total = 0.0
-        for xi in x:
-            total += xi.data * xi.data
-        sum_squares = Value(total, (x, x), None)
+        sum_squares = Value(vsum([xi.data * xi.data for xi in x]), (x, x), None)
     else:
-        sum_squares = 0.0
-        for xi in x:
-            sum_squares += xi * xi
+        sum_squares = vsum([xi * xi for xi in x])
     scale = (sum_squares / len(x) + 1e-5) ** -0.5
     return [xi * scale for xi in x]
 
