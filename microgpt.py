@@ -145,9 +145,10 @@ class Tokenizer:
 # depth-first search) and then walks it.
 #
 # That is the whole engine. What follows makes it fast and lean enough to
-# train a GPT in pure Python. None of it changes a single number: without it
-# (a.b written with * and +, every child searched, the graph kept) the
-# gradients come out the same, only slower and with more memory.
+# train a GPT in pure Python. None of it changes the math: without it (a.b
+# written with * and +, every child searched, the graph kept) the gradients
+# come out the same but for rounding in the last bits, only slower and with
+# more memory.
 #
 # - Dot nodes. A linear layer is nothing but dot products, so that is where
 #   most of the arithmetic happens. Written with * and +, a.b of length n
@@ -304,8 +305,8 @@ def dot(a, b):
 
     The products are added with sum(), which runs in C: the one sum not added
     left to right. (From Python 3.12 on, sum() of floats rounds a little more
-    carefully, so a run's last bits differ between 3.11 and 3.12, never by
-    enough to change a printed digit.)
+    carefully, so a run's last bits differ between 3.11 and 3.12; in every
+    run we have compared, not by enough to change a printed digit.)
     """
     if not isinstance(a[0], Value):
         return sum(map(mul, a, b))
