@@ -790,20 +790,20 @@ def test_top_k_1_always_takes_the_likeliest_token():
 
 
 def likeliest(probs, top_k=None, top_p=None):
-    """The tokens top-k and top-p allow, computed here: the top k, and the fewest
-    likeliest whose probability reaches p. Where the sum comes within rounding of
-    p it takes one token more, so that this is never narrower than the exact set."""
-    ranked = sorted(range(len(probs)), key=probs.__getitem__, reverse=True)
-    if top_k is not None:
-        ranked = ranked[:top_k]
-    if top_p is not None:
-        total = 0.0
-        for n, i in enumerate(ranked, start=1):
-            total += probs[i]
-            if total >= top_p + 1e-12:
-                ranked = ranked[:n]
-                break
-    return set(ranked)
+    """The tokens top-k and top-p allow, by their definition: going down from the
+    likeliest (ties: the lower id first), a token is allowed while fewer than k
+    have been and the probability of those before it is still short of p. Within
+    rounding of p one token more is allowed, so that this is never narrower than
+    the exact set."""
+    allowed, mass_before = set(), 0.0
+    for i in sorted(range(len(probs)), key=lambda i: (-probs[i], i)):
+        if top_k is not None and len(allowed) == top_k:
+            break
+        if top_p is not None and mass_before >= top_p + 1e-12:
+            break
+        allowed.add(i)
+        mass_before += probs[i]
+    return allowed
 
 
 @pytest.mark.parametrize('top_k, top_p', [(3, None), (None, 0.6), (2, 0.9)])
