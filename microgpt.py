@@ -1,6 +1,6 @@
 """microgpt: a whole GPT, trained and sampled, in one file of plain Python.
 
-    python microgpt.py            train on input.txt, then invent 20 new names
+    python microgpt.py            train on input.txt, then write 20 names of its own
     python microgpt.py --help     every knob
 
 Read it from top to bottom. Part 1 is the algorithm, each section building on
@@ -53,7 +53,7 @@ class Config:
     learning_rate = 0.01  # Adam's step size at the start, decayed linearly toward 0
     beta1 = 0.85          # how slowly Adam's running mean of the gradient forgets
     beta2 = 0.99          # how slowly its running mean of the squared gradient forgets
-    eps = 1e-8            # keeps Adam's division finite for a weight whose gradient was always 0
+    eps = 1e-8            # keeps Adam from dividing by 0 for a weight whose gradient was always 0
 
     # sampling
     temperature = 0.5     # below 1 the model plays safe, above 1 it takes risks
@@ -76,7 +76,7 @@ class Config:
 # what documents look like, then writes new ones. Blank lines are skipped.
 #
 # The run shuffles the documents (with its random generator; see the end of
-# section 7) and holds out the last tenth: the model never trains on them, so
+# section 7) and holds out the last tenth (rounded down): the model never trains on them, so
 # its loss on them, the validation loss of section 6, says how well it does
 # on documents it has never seen.
 
@@ -86,9 +86,8 @@ def read_docs(text):
 
 
 def split_docs(docs):
-    """(training documents, held-out documents): the last tenth is held out.
-
-    Fewer than ten documents are all kept for training.
+    """(training documents, held-out documents): the last tenth, rounded down,
+    is held out, so fewer than ten documents are all kept for training.
     """
     n_train = len(docs) - len(docs) // 10
     return docs[:n_train], docs[n_train:]
@@ -142,13 +141,27 @@ class Tokenizer:
 # summed over every node that used the child. A node may pass its gradient
 # on only once every node that used it has added its share, so backward()
 # first puts the nodes in that order (a topological order, found by a
-# depth-first search) and then walks it.
+# depth-first search) and then walks it. As a sketch, the plain engine's
+# backward is:
 #
-# That is the whole engine. What follows makes it fast and lean enough to
-# train a GPT in pure Python. None of it changes the math: without it (a.b
-# written with * and +, every child searched, the graph kept) the gradients
-# come out the same but for rounding in the last bits, only slower and with
-# more memory.
+#     order, visited = [], set()
+#     def visit(node):                   # children first, then the node
+#         if node not in visited:
+#             visited.add(node)
+#             for child in node.children:
+#                 visit(child)
+#             order.append(node)
+#     visit(loss)
+#     loss.grad = 1
+#     for node in reversed(order):       # the loss first, the leaves last
+#         for child, d in zip(node.children, node.local_grads):
+#             child.grad += d * node.grad
+#
+# The real one below is this plus four speed-ups, which make it fast and lean
+# enough to train a GPT in pure Python. None of them changes the math: with
+# the sketch (and a.b written with * and +) the gradients come out the same
+# but for rounding in the last bits, only slower and with more memory. Each
+# adds a few lines to the sketch:
 #
 # - Dot nodes. A linear layer is nothing but dot products, so that is where
 #   most of the arithmetic happens. Written with * and +, a.b of length n
@@ -157,26 +170,33 @@ class Tokenizer:
 #   (its _local_grads is None), since d(a.b)/da_i is just b_i. dot(), after
 #   the class, makes one; section 5's linear() makes one per row of weights.
 #   That saves making, sorting and walking back through all those nodes.
+#   backward's loop gets a second branch, for dot nodes.
 # - Searching each vector once. backward() first sorts the graph (see
 #   _topological_order), and one vector feeds many dot nodes: a row of
 #   weights meets every position, a layer's input every row of weights.
-#   The sort goes through each vector once, not once per dot node.
+#   The search goes through each vector once, not once per dot node: a set
+#   holds the ids of the vectors it has gone through. (For the nodes
+#   themselves, a mark on each node stands in for the sketch's visited set,
+#   as it is quicker to check, and leaves are not listed: they have nothing
+#   to pass on.)
 # - Pruning. Once backward() has passed a node's gradient on, it drops the
 #   node's children (`_children = None`). Every node that used it has done
 #   the same already, so nothing holds it any more and it is freed at once
 #   (on CPython, by reference counting; PyPy's collector frees it soon
 #   after): a training step's graph is freed as backward runs, instead of
-#   living on until the next step has built a second one. A Value whose
-#   graph is gone cannot be backpropagated through again; backward() says so.
+#   living on until the next step has built a second one. One line at the
+#   end of the loop. A Value whose graph is gone cannot be backpropagated
+#   through again; backward() says so.
 # - Skipping zeros. A node whose gradient is exactly 0 passes nothing on.
 #   (At position 0 attention has one score, whose weight is 1 whatever the
 #   score is, so the nodes that made the score get gradient 0.)
 #
 # One more rule is for exactness. Floating-point addition is not associative:
 # (a + b) + c and a + (b + c) can differ in the last bit. So every sum here
-# is added in one fixed order: vsum() left to right, a gradient in the order
-# backward() meets its contributions. That makes a run repeat exactly, and
-# lets section 5 compute the very same numbers without any graph.
+# is computed one fixed way: vsum() adds left to right, dot() uses sum(), a
+# gradient gathers its contributions in the order backward() meets them.
+# That makes a run repeat exactly, and lets section 5 compute the very same
+# numbers without any graph.
 
 class Value:
     """A number in the computation graph."""
@@ -188,6 +208,7 @@ class Value:
         self.data = data                  # the number itself
         self.grad = 0.0                   # d(loss)/d(this), filled in by backward()
         self._children = children         # the Values this one was computed from
+                                          # (for a dot node: its two vectors)
         self._local_grads = local_grads   # d(this)/d(child), one per child
         self._mark = None                 # for _topological_order, below
 
@@ -303,10 +324,10 @@ class Value:
 def dot(a, b):
     """The dot product of two vectors: one dot node for Values, a float for floats.
 
-    The products are added with sum(), which runs in C: the one sum not added
-    left to right. (From Python 3.12 on, sum() of floats rounds a little more
-    carefully, so a run's last bits differ between 3.11 and 3.12; in every
-    run we have compared, not by enough to change a printed digit.)
+    The products are added with sum(), which runs in C, as in linear(). Up to
+    Python 3.11 sum() adds left to right; from 3.12 on it rounds a little more
+    carefully, so a run's last bits differ between 3.11 and 3.12 (in every
+    run we have compared, not by enough to change a printed digit).
     """
     if not isinstance(a[0], Value):
         return sum(map(mul, a, b))
@@ -393,7 +414,8 @@ def vsum(values):
 # Values and every operation is recorded in the graph. Validation and sampling
 # need only the numbers: fed plain floats, the very same functions do the
 # very same float operations in the same order, so they give the same
-# numbers bit for bit, with no graph at all, in well under half the time.
+# numbers bit for bit, with no graph at all, in about a fifth of the time a
+# training position takes (forward and backward).
 # Each helper below checks which kind of number it was given.
 
 class Matrix(list):
@@ -403,7 +425,7 @@ class Matrix(list):
     floats runs in C, while reading .data from every Value is a Python step
     each, so linear() multiplies with these, about twice as fast. The copy is
     taken again at the start of every document (GPT.new_cache), as weights
-    change only between documents, in the optimizer's step.
+    change only between steps, in the optimizer.
     """
     __slots__ = ('numbers',)
 
@@ -641,8 +663,8 @@ class Adam:
     size. With the betas here that is 1.5 at t = 1 and up to 2.6 near t = 8
     before it fades; with beta1 0.99 and beta2 0.999 it starts 3x too small
     (0.32) and later runs 2x too big. m_hat = m / (1 - beta1^t) and
-    v_hat = v / (1 - beta2^t) undo both factors, so every step has the size
-    lr asks for.
+    v_hat = v / (1 - beta2^t) undo both factors, so from the first step on a
+    steady gradient gets steps of the size lr asks for.
     """
 
     def __init__(self, params, beta1, beta2, eps):
@@ -660,9 +682,10 @@ class Adam:
         one_minus_beta1, one_minus_beta2 = 1 - beta1, 1 - beta2
         for i, p in enumerate(self.params):
             g = p.grad
-            m_i = m[i] = beta1 * m[i] + one_minus_beta1 * g
-            v_i = v[i] = beta2 * v[i] + one_minus_beta2 * g * g
+            m_i = beta1 * m[i] + one_minus_beta1 * g
+            v_i = beta2 * v[i] + one_minus_beta2 * g * g
             p.data -= lr * (m_i / bias1) / ((v_i / bias2) ** 0.5 + eps)
+            m[i], v[i] = m_i, v_i
             p.grad = 0.0
 
 
@@ -839,27 +862,33 @@ def read_input(path):
 # Section 9: The command line
 # ----------------------------------------------------------------------------
 #
-# Each flag sets the Config setting of the same name; `dest` says which. A
-# flag left out is None here and takes its value from Config, or from the
-# model given with --load.
+# The knobs of Config, as --help lists them: a flag, its metavar, what it
+# means. Each flag sets the Config setting of the same name (dashes for
+# underscores; --lr and --samples are short for learning_rate and
+# num_samples), of the same type as its default. A flag left out is None here
+# and takes its value from Config, or from the model given with --load.
 
-FLAGS = [  # flag, Config setting, type, metavar, help
-    ('--steps', 'steps', int, 'N', 'training steps in all (with --load, counting those done); '
-     '0 trains nothing'),
-    ('--batch-size', 'batch_size', int, 'B', 'documents per step'),
-    ('--lr', 'learning_rate', float, 'LR', "Adam's learning rate at the first step"),
-    ('--beta1', 'beta1', float, 'B', "Adam's beta1, in [0, 1)"),
-    ('--beta2', 'beta2', float, 'B', "Adam's beta2, in [0, 1)"),
-    ('--eps', 'eps', float, 'E', "Adam's epsilon, above 0"),
-    ('--n-embd', 'n_embd', int, 'N', 'embedding size'),
-    ('--n-head', 'n_head', int, 'N', 'attention heads; must divide --n-embd'),
-    ('--n-layer', 'n_layer', int, 'N', 'transformer layers'),
-    ('--block-size', 'block_size', int, 'N', 'context length, in tokens'),
-    ('--init-std', 'init_std', float, 'S', 'standard deviation of the initial weights'),
-    ('--seed', 'seed', int, 'N', 'seed of the shuffle, the weights and the samples'),
-    ('--temperature', 'temperature', float, 'T', 'sampling temperature, above 0'),
-    ('--samples', 'num_samples', int, 'K', 'documents to write after training'),
-]
+KNOBS = """
+--steps        N   training steps in all (with --load, counting those done); 0 trains nothing
+--batch-size   B   documents per step
+--lr           LR  Adam's learning rate at the first step
+--beta1        B   Adam's beta1, in [0, 1)
+--beta2        B   Adam's beta2, in [0, 1)
+--eps          E   Adam's epsilon, above 0
+--n-embd       N   embedding size
+--n-head       N   attention heads; must divide --n-embd
+--n-layer      N   transformer layers
+--block-size   N   context length, in tokens
+--init-std     S   standard deviation of the initial weights
+--seed         N   seed of the shuffle, the weights and the samples
+--temperature  T   sampling temperature, above 0
+--samples      K   documents to write after training
+"""
+SHORT_FLAGS = {'--lr': 'learning_rate', '--samples': 'num_samples'}
+FLAGS = []   # (flag, Config setting, metavar, help), a line of KNOBS each
+for line in KNOBS.strip().splitlines():
+    flag, metavar, text = line.split(None, 2)
+    FLAGS.append((flag, SHORT_FLAGS.get(flag, flag[2:].replace('-', '_')), metavar, text))
 MAX_STEPS = 10 ** 9
 
 
@@ -881,8 +910,8 @@ def make_parser():
     parser.add_argument('--input', metavar='PATH',
                         help="training data, one document per line; '-' reads standard "
                              "input (default: input.txt beside this script)")
-    for flag, name, kind, metavar, text in FLAGS:
-        parser.add_argument(flag, dest=name, type=kind, metavar=metavar,
+    for flag, name, metavar, text in FLAGS:
+        parser.add_argument(flag, dest=name, type=type(getattr(Config, name)), metavar=metavar,
                             help=f'{text} (default: {getattr(Config, name)})')
     parser.add_argument('--val-docs', type=int, default=200, metavar='N',
                         help='held-out documents to measure the validation loss on (default: 200)')
@@ -1348,7 +1377,7 @@ def check_characters(chars, vocabulary, what):
 
 def run(args, given):
     path = args.input or os.path.join(os.path.dirname(os.path.abspath(__file__)), 'input.txt')
-    name = 'standard input' if path == '-' else args.input or 'input.txt'
+    name = 'standard input' if path == '-' else (args.input or 'input.txt')
     saved = read_model(args.load) if args.load else None
     if saved:
         # The model's own settings rule; a knob that says otherwise is a mistake.
