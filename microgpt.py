@@ -285,7 +285,7 @@ class Value:
             if id(b) not in searched:
                 searched.add(id(b))
                 Value._visit_each(b, token, searched, order)
-            if id(a) not in searched:            # (going through b may have done a)
+            if id(a) not in searched:            # (a may be b: rmsnorm's x.x)
                 searched.add(id(a))
                 Value._visit_each(a, token, searched, order)
         else:
