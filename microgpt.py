@@ -885,10 +885,18 @@ KNOBS = """
 --samples      K   documents to write after training
 """
 SHORT_FLAGS = {'--lr': 'learning_rate', '--samples': 'num_samples'}
-FLAGS = []   # (flag, Config setting, metavar, help), a line of KNOBS each
-for line in KNOBS.strip().splitlines():
-    flag, metavar, text = line.split(None, 2)
-    FLAGS.append((flag, SHORT_FLAGS.get(flag, flag[2:].replace('-', '_')), metavar, text))
+
+
+def read_knobs(table):
+    """(flag, Config setting, metavar, help) for each line of the table."""
+    rows = []
+    for line in table.strip().splitlines():
+        flag, metavar, text = line.split(None, 2)
+        rows.append((flag, SHORT_FLAGS.get(flag, flag[2:].replace('-', '_')), metavar, text))
+    return rows
+
+
+FLAGS = read_knobs(KNOBS)
 MAX_STEPS = 10 ** 9
 
 
