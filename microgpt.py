@@ -76,9 +76,9 @@ class Config:
 # what documents look like, then writes new ones. Blank lines are skipped.
 #
 # The run shuffles the documents (with its random generator; see the end of
-# section 7) and holds out the last tenth (rounded down): the model never trains on them, so
-# its loss on them, the validation loss of section 6, says how well it does
-# on documents it has never seen.
+# section 7) and holds out the last tenth, rounded down. The model never
+# trains on those, so its loss on them, the validation loss of section 6,
+# says how well it does on documents it has never seen.
 
 def read_docs(text):
     """The documents of a text: its lines, stripped, blank ones left out."""
@@ -161,7 +161,7 @@ class Tokenizer:
 # enough to train a GPT in pure Python. None of them changes the math: with
 # the sketch (and a.b written with * and +) the gradients come out the same
 # but for rounding in the last bits, only slower and with more memory. Each
-# adds a few lines to the sketch:
+# changes one part of the sketch (the search grows the most: two methods):
 #
 # - Dot nodes. A linear layer is nothing but dot products, so that is where
 #   most of the arithmetic happens. Written with * and +, a.b of length n
@@ -217,7 +217,9 @@ class Value:
 
     # Each operation: its value, then its local derivatives. A plain number on
     # the right is a constant: it gets no node, as nothing needs its gradient.
-    # (Only what the model uses is here: no number + Value, no Value / Value.)
+    # Only what the model uses is here: Value + Value, Value * Value, and a
+    # Value +, *, / or ** a number. Anything else (number + Value, Value -
+    # Value, sum() of Values: use vsum) raises TypeError.
 
     def __add__(self, other):             # d(a+b)/da = 1, d(a+b)/db = 1
         if isinstance(other, Value):
@@ -238,7 +240,7 @@ class Value:
     def __neg__(self):                    # d(-a)/da = -1
         return self * -1
 
-    def exp(self, shift=0.0):             # d(e^(a-c))/da = e^(a-c), for a constant c
+    def exp(self, shift):                 # e^(a-c), c a number: d(e^(a-c))/da = e^(a-c)
         e = math.exp(self.data - shift)
         return Value(e, (self,), (e,))
 
@@ -246,7 +248,7 @@ class Value:
         return Value(math.log(self.data), (self,), (1 / self.data,))
 
     def _topological_order(self):
-        """Every node below self, self included, each listed after its children.
+        """Every node below self and self, each listed after its children (none for a leaf).
 
         A depth-first search: _visit() first visits each child not yet
         visited, and only then lists the node. So children come before the
@@ -260,7 +262,7 @@ class Value:
             raise RuntimeError('backward() has already run through this graph and freed it')
         # The search recurses once per level of the graph (two calls): the GPT
         # is shallow, but a chain of a few hundred + would pass Python's
-        # default limit of 1000 calls.
+        # default limit of 1000 calls. (The limit is the whole process's.)
         sys.setrecursionlimit(max(sys.getrecursionlimit(), 10_000))
         if not self._children:                   # a leaf: nothing below it
             return []
@@ -402,8 +404,10 @@ def vsum(values):
 # - Unlike GPT-2: RMSNorm instead of LayerNorm (no mean to subtract, no gain
 #   to learn), no biases, ReLU instead of GELU, lm_head its own matrix
 #   rather than wte reused, no norm between the last block and lm_head, and
-#   one more right after the embeddings. Each is simpler, or steadier, and
-#   trains as well at this size.
+#   one more right after the embeddings. Each is simpler; at this size the
+#   model trains well without what they leave out. (In the first block that
+#   means rmsnorm twice in a row; the second changes almost nothing, since
+#   its input already has a root-mean-square of about 1.)
 # - The MLP widens to 4 n_embd, as in the original transformer, to give each
 #   position room to compute before narrowing back to the stream.
 # - The weights start as small noise (std 0.08): small, so the first logits
@@ -414,8 +418,8 @@ def vsum(values):
 # Values and every operation is recorded in the graph. Validation and sampling
 # need only the numbers: fed plain floats, the very same functions do the
 # very same float operations in the same order, so they give the same
-# numbers bit for bit, with no graph at all, in about a fifth of the time a
-# training position takes (forward and backward).
+# numbers bit for bit, with no graph at all, in a fifth to a quarter of the
+# time a training position takes (forward and backward).
 # Each helper below checks which kind of number it was given.
 
 class Matrix(list):
@@ -424,10 +428,14 @@ class Matrix(list):
     .numbers holds the same weights as plain floats. Multiplying two lists of
     floats runs in C, while reading .data from every Value is a Python step
     each, so linear() multiplies with these, about twice as fast. The copy is
-    taken again at the start of every document (GPT.new_cache), as weights
-    change only between steps, in the optimizer.
+    taken when the matrix is made and again at the start of every document
+    (GPT.new_cache), as weights change only between steps, in the optimizer.
     """
     __slots__ = ('numbers',)
+
+    def __init__(self, rows):
+        super().__init__(rows)
+        self.refresh()
 
     def refresh(self):
         self.numbers = [[p.data for p in row] for row in self]
@@ -504,7 +512,12 @@ def relu(x):
 
 
 class KVCache:
-    """The keys and values of the positions read so far: keys[layer][head][t]."""
+    """The keys and values of the positions read so far.
+
+    keys[layer][head] is a list with an entry per position read: that
+    position's key for the head, a tuple of head_dim numbers. values is
+    laid out the same way, with lists for tuples.
+    """
 
     def __init__(self, model, graph):
         self.graph = graph   # True: run on Values (training); False: on plain floats
@@ -699,9 +712,10 @@ def train(model, optimizer, tokenizer, docs, config, first_step=0):
     batch = config.batch_size
     for step in range(first_step, config.steps):
         # The context holds block_size positions: they read BOS and the first
-        # block_size - 1 characters, and predict the first block_size. Only
-        # those are encoded. (So a document of block_size characters or more
-        # never predicts its final BOS: the model learns how it starts.)
+        # block_size - 1 characters, and predict the first block_size
+        # characters. So a document is cut to block_size characters before it
+        # is encoded, and one that long or longer never predicts its final
+        # BOS: the model learns only how it starts.
         docs_now = [docs[j % len(docs)] for j in range(step * batch, (step + 1) * batch)]
         losses = [document_loss(model, tokenizer.encode(doc[:model.block_size])) for doc in docs_now]
         loss = vsum(losses) * (1 / batch)
@@ -792,7 +806,8 @@ def sample(model, tokenizer, rng, temperature, prefix='', keep=None):
 #     optimizer = Adam(model.params, config.beta1, config.beta2, config.eps)
 #     for step, loss in train(model, optimizer, tokenizer, train_docs, config):
 #         print(step, loss)
-#     print(validation_loss(model, tokenizer, held_out))   # (held_out: empty below 10 docs)
+#     if held_out:                                  # (none below 10 documents)
+#         print(validation_loss(model, tokenizer, held_out))
 #     for _ in range(config.num_samples):
 #         print(sample(model, tokenizer, rng, config.temperature))
 
@@ -1120,7 +1135,7 @@ def loss_curve(losses, width=50):
     if window == 1:
         caption = f'loss curve, {plural(n, "step")} (a bar per step)'
     else:
-        caption = f'loss curve, {plural(n, "step")} (each bar: the mean loss of the last {window} steps)'
+        caption = f'loss curve, {plural(n, "step")} (each bar: the mean loss of the {window} steps up to it)'
     return f'{caption}\n{means[0]:.2f} {bars} {means[-1]:.2f}'
 
 
@@ -1383,6 +1398,17 @@ def check_characters(chars, vocabulary, what):
                          + ', '.join(map(repr, unknown[:10])) + (' ...' if len(unknown) > 10 else ''))
 
 
+def fresh_copy(text):
+    """A new str equal to text.
+
+    Python keeps small objects in blocks of memory it can give to other uses
+    only once every object in the block is gone. A few documents kept out of
+    thousands, scattered over every block, would keep all those blocks from
+    training's graphs; copies made together take a few blocks of their own.
+    """
+    return text.encode().decode()
+
+
 def run(args, given):
     path = args.input or os.path.join(os.path.dirname(os.path.abspath(__file__)), 'input.txt')
     name = 'standard input' if path == '-' else (args.input or 'input.txt')
@@ -1414,6 +1440,7 @@ def run(args, given):
         raise InputError(f'{name}: no documents (it is empty or has only blank lines)')
     rng = random.Random(config.seed)
     rng.shuffle(docs)
+    # A saved vocabulary is a list of characters: as documents, one each.
     tokenizer = Tokenizer(saved['vocabulary'] if saved else docs)
     if saved:
         check_characters(''.join(docs), tokenizer.chars, name)
@@ -1433,19 +1460,21 @@ def run(args, given):
     if to_train:
         print(f'{plural(to_train, "step")} of {plural(config.batch_size, "document")} will read '
               f'{read:,} of the {len(train_docs):,} training documents ({read / len(train_docs):.1%})')
-    val_docs = held_out[:args.val_docs]
+    val_docs = [fresh_copy(doc) for doc in held_out[:args.val_docs]]
     if not held_out:
         print('no validation loss: with fewer than 10 documents, none are held out')
     elif not val_docs:
         print('no validation loss (--val-docs 0)')
     # Samples are checked against every training document, joined into one
     # string of lines, which print_samples searches. Of the documents
-    # themselves only those the steps will read are kept (the rest become
-    # None), so that training's graphs can reuse their memory.
+    # themselves only those the run will read are kept (the rest become
+    # None), so that training's graphs can reuse their memory. They are kept
+    # as copies (see fresh_copy), so that every string read from the input is
+    # freed.
     train_text = '\n' + '\n'.join(train_docs) + '\n'
     reads = {j % len(train_docs) for j in range(steps_done * config.batch_size,
                                                  steps_done * config.batch_size + read)}
-    train_docs = [doc if i in reads else None for i, doc in enumerate(train_docs)]
+    train_docs = [fresh_copy(doc) if i in reads else None for i, doc in enumerate(train_docs)]
     del docs, held_out, reads
 
     model = GPT(config, tokenizer.vocab_size, rng)

@@ -465,7 +465,7 @@ def curve_parts(text):
 def test_a_falling_loss_draws_a_falling_curve():
     losses = [3.0 - 2.0 * i / 999 for i in range(1000)]
     caption, first, bars, last = curve_parts(loss_curve(losses))
-    assert caption == 'loss curve, 1,000 steps (each bar: the mean loss of the last 100 steps)'
+    assert caption == 'loss curve, 1,000 steps (each bar: the mean loss of the 100 steps up to it)'
     assert len(bars) == 50
     assert bars[0] == BARS[-1] and bars[-1] == BARS[0]
     assert all(BARS.index(a) >= BARS.index(b) for a, b in zip(bars, bars[1:]))
@@ -509,7 +509,7 @@ def test_a_run_ends_training_with_the_curve(tiny_input, capsys):
                               *TINY_KNOBS)
     assert (code, err) == (0, '')
     lines = out.splitlines()
-    at = lines.index('loss curve, 120 steps (each bar: the mean loss of the last 12 steps)')
+    at = lines.index('loss curve, 120 steps (each bar: the mean loss of the 12 steps up to it)')
     assert lines[at - 1].startswith('trained ')
     _, first, bars, last = curve_parts('\n'.join(lines[at:at + 2]))
     assert len(bars) == 50 and last < first
