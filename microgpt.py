@@ -212,9 +212,6 @@ class Value:
         self._local_grads = local_grads   # d(this)/d(child), one per child
         self._mark = None                 # for _topological_order, below
 
-    def __repr__(self):
-        return f'Value(data={self.data}, grad={self.grad})'
-
     # Each operation: its value, then its local derivatives. A plain number on
     # the right is a constant: it gets no node, as nothing needs its gradient.
     # Only what the model uses is here: Value + Value, Value * Value, and a
