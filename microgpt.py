@@ -1,6 +1,6 @@
 """microgpt: a whole GPT, trained and sampled, in one file of plain Python.
 
-    python microgpt.py            train on input.txt, then write 20 names of its own
+    python microgpt.py            train on input.txt, then write 20 names like them
     python microgpt.py --help     every knob
 
 Read it from top to bottom. Part 1 is the algorithm, each section building on
@@ -18,7 +18,8 @@ Stop after part 1 and you have read the whole algorithm. Part 2 is the program
 around it: the command line, what a run prints, saving and loading a model,
 and --explain. A learner may skip it.
 
-Only the standard library is used. Importing this file runs nothing.
+Only the standard library is used. Importing this file trains, prints and
+reads nothing.
 """
 
 import math
@@ -189,14 +190,14 @@ class Tokenizer:
 #   through again; backward() says so.
 # - Skipping zeros. A node whose gradient is exactly 0 passes nothing on.
 #   (At position 0 attention has one score, whose weight is 1 whatever the
-#   score is, so the nodes that made the score get gradient 0.)
+#   score is, so the nodes that made the score get gradient 0 through it.)
 #
 # One more rule is for exactness. Floating-point addition is not associative:
 # (a + b) + c and a + (b + c) can differ in the last bit. So every sum here
 # is computed one fixed way: vsum() adds left to right, dot() uses sum(), a
 # gradient gathers its contributions in the order backward() meets them.
-# That makes a run repeat exactly, and lets section 5 compute the very same
-# numbers without any graph.
+# With one way fixed for the graph and for plain floats, section 5 can
+# compute the very same numbers, to the last bit, without any graph.
 
 class Value:
     """A number in the computation graph."""
@@ -214,9 +215,9 @@ class Value:
 
     # Each operation: its value, then its local derivatives. A plain number on
     # the right is a constant: it gets no node, as nothing needs its gradient.
-    # Only what the model uses is here: Value + Value, Value * Value, and a
-    # Value +, *, / or ** a number. Anything else (number + Value, Value -
-    # Value, sum() of Values: use vsum) raises TypeError.
+    # Only what the model uses is here: Value + Value, Value * Value, -Value,
+    # and a Value +, *, / or ** a number. Anything else (number + Value,
+    # Value - Value, sum() of Values: use vsum) raises TypeError.
 
     def __add__(self, other):             # d(a+b)/da = 1, d(a+b)/db = 1
         if isinstance(other, Value):
@@ -336,7 +337,7 @@ def dot(a, b):
 
 def vsum(values):
     """values[0] + values[1] + ..., added left to right: a float for floats,
-    and for Values one node (each local derivative is 1).
+    and for Values (or no values) one node, each local derivative 1.
 
     A chain of + nodes would add in the same order, so the one node saves
     nodes without changing a bit.
@@ -415,8 +416,8 @@ def vsum(values):
 # Values and every operation is recorded in the graph. Validation and sampling
 # need only the numbers: fed plain floats, the very same functions do the
 # very same float operations in the same order, so they give the same
-# numbers bit for bit, with no graph at all, in a fifth to a quarter of the
-# time a training position takes (forward and backward).
+# numbers bit for bit, with no graph at all, in about a fifth of the time a
+# training position takes (forward and backward).
 # Each helper below checks which kind of number it was given.
 
 class Matrix(list):
