@@ -158,11 +158,12 @@ class Tokenizer:
 #         for child, d in zip(node.children, node.local_grads):
 #             child.grad += d * node.grad
 #
-# The real one below is this plus four speed-ups, which make it fast and lean
-# enough to train a GPT in pure Python. None of them changes the math: with
-# the sketch (and a.b written with * and +) the gradients come out the same
-# but for rounding in the last bits, only slower and with more memory. Each
-# changes one part of the sketch (the search grows the most: two methods):
+# The real one below is this plus four speed-ups (section 5 adds a few more
+# in the model's helpers), which make it fast and lean enough to train a GPT
+# in pure Python. None of them changes the math: with the sketch (and a.b
+# written with * and +) the gradients come out the same but for rounding in
+# the last bits, only slower and with more memory. Each changes one part of
+# the sketch (the search grows the most: two methods):
 #
 # - Dot nodes. A linear layer is nothing but dot products, so that is where
 #   most of the arithmetic happens. Written with * and +, a.b of length n
@@ -252,9 +253,8 @@ class Value:
         visited, and only then lists the node. So children come before the
         nodes that used them, and backward() walks the list from the end.
         Leaves (the parameters, say) have nothing to pass on and are left out.
-        Children are visited last first: any order gives the right gradients,
-        and keeping to one keeps a run's last bits the same (the exactness
-        rule above).
+        Children are visited last first. Any order gives the right gradients;
+        each gives its own last bits, and this is the one fixed here.
         """
         if self._children is None:
             raise RuntimeError('backward() has already run through this graph and freed it')
@@ -390,7 +390,8 @@ def vsum(values):
 # so it can only ever see itself and the past: the model cannot peek at the
 # token it is trained to predict, and no mask is needed. (A GPT like GPT-2
 # trains every position of a text at once instead, and hides the future
-# behind a mask; the numbers come out the same, but that needs tensors.)
+# behind a mask; the numbers come out the same, but to be fast that needs
+# tensors.)
 #
 # Other choices, and why:
 # - x + block(x): each block adds a correction to x instead of replacing it.
@@ -666,14 +667,15 @@ class Adam:
         v = beta2 v + (1 - beta2) g^2       running mean of its square
         p = p - lr m_hat / (sqrt(v_hat) + eps)
 
-    Dividing by sqrt(v) makes the step about lr in size whether a gradient is
-    large or tiny. But m and v start at 0, so early on they are too small:
+    Dividing by sqrt(v) makes the step about lr in size whether a steady
+    gradient is large or tiny. But m and v start at 0, so early on they are too small:
     for a gradient that stays the same, by the factors (1 - beta1^t) and
     (1 - beta2^t) after t steps. The two don't cancel: without correction,
     step t would be (1 - beta1^t) / sqrt(1 - beta2^t) times its intended
     size. With the betas here that is 1.5 at t = 1 and up to 2.6 near t = 8
-    before it fades; with beta1 0.99 and beta2 0.999 it starts 3x too small
-    (0.32) and later runs 2x too big. m_hat = m / (1 - beta1^t) and
+    before it fades; with the common 0.9 and 0.999 it starts 3x too big and
+    reaches 6.6x near t = 12; with beta1 0.99 and beta2 0.999 it starts 3x
+    too small (0.32) and later runs 2x too big. m_hat = m / (1 - beta1^t) and
     v_hat = v / (1 - beta2^t) undo both factors, so from the first step on a
     steady gradient gets steps of the size lr asks for.
     """
