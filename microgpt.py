@@ -247,7 +247,7 @@ class Value:
         return Value(math.log(self.data), (self,), (1 / self.data,))
 
     def _topological_order(self):
-        """Every node below self and self, each listed after its children (none for a leaf).
+        """self and every node below it, each listed after its children ([] for a leaf).
 
         A depth-first search: _visit() first visits each child not yet
         visited, and only then lists the node. So children come before the
@@ -668,16 +668,16 @@ class Adam:
         p = p - lr m_hat / (sqrt(v_hat) + eps)
 
     Dividing by sqrt(v) makes the step about lr in size whether a steady
-    gradient is large or tiny. But m and v start at 0, so early on they are too small:
-    for a gradient that stays the same, by the factors (1 - beta1^t) and
-    (1 - beta2^t) after t steps. The two don't cancel: without correction,
-    step t would be (1 - beta1^t) / sqrt(1 - beta2^t) times its intended
-    size. With the betas here that is 1.5 at t = 1 and up to 2.6 near t = 8
-    before it fades; with the common 0.9 and 0.999 it starts 3x too big and
-    reaches 6.6x near t = 12; with beta1 0.99 and beta2 0.999 it starts 3x
-    too small (0.32) and later runs 2x too big. m_hat = m / (1 - beta1^t) and
-    v_hat = v / (1 - beta2^t) undo both factors, so from the first step on a
-    steady gradient gets steps of the size lr asks for.
+    gradient is large or tiny. But m and v start at 0, so early on they are
+    too small: for a gradient that stays the same, by the factors
+    (1 - beta1^t) and (1 - beta2^t) after t steps. The two don't cancel:
+    without correction, step t would be (1 - beta1^t) / sqrt(1 - beta2^t)
+    times its intended size. With the betas here that is 1.5 at t = 1 and up
+    to 2.6 near t = 8 before it fades; with the common 0.9 and 0.999 it starts
+    3x too big and reaches 6.6x near t = 12; with beta1 0.99 and beta2 0.999
+    it starts 3x too small (0.32) and later runs 2x too big. m_hat =
+    m / (1 - beta1^t) and v_hat = v / (1 - beta2^t) undo both factors, so from
+    the first step on a steady gradient gets steps of the size lr asks for.
     """
 
     def __init__(self, params, beta1, beta2, eps):
