@@ -107,7 +107,8 @@ def split_docs(docs):
 # The first BOS is what the model reads to guess the first letter; the last
 # one is what it must guess once the document is over. One token can do both
 # jobs because they never clash: as an input BOS means "start", as a guess it
-# means "stop". Sampling (section 7) starts from BOS and stops at the next.
+# means "stop". Sampling (section 7) starts from BOS and stops at the next
+# (or when the context is full).
 
 class Tokenizer:
     """Characters to integer ids and back."""
@@ -158,7 +159,7 @@ class Tokenizer:
 #         for child, d in zip(node.children, node.local_grads):
 #             child.grad += d * node.grad
 #
-# The real one below is this plus four speed-ups (section 5 adds a few more
+# The real one below is this plus four changes (section 5 adds a few more
 # in the model's helpers), which make it fast and lean enough to train a GPT
 # in pure Python. None of them changes the math: with the sketch (and a.b
 # written with * and +) the gradients come out the same but for rounding in
@@ -211,7 +212,7 @@ class Value:
         self.grad = 0.0                   # d(loss)/d(this), filled in by backward()
         self._children = children         # the Values this one was computed from
                                           # (for a dot node: its two vectors)
-        self._local_grads = local_grads   # d(this)/d(child), one per child
+        self._local_grads = local_grads   # d(this)/d(child), one per child (dot node: None)
         self._mark = None                 # for _topological_order, below
 
     # Each operation: its value, then its local derivatives. A plain number on
@@ -247,19 +248,20 @@ class Value:
         return Value(math.log(self.data), (self,), (1 / self.data,))
 
     def _topological_order(self):
-        """self and every node below it, each listed after its children ([] for a leaf).
+        """The nodes below self and self, each listed after its children.
 
         A depth-first search: _visit() first visits each child not yet
         visited, and only then lists the node. So children come before the
         nodes that used them, and backward() walks the list from the end.
-        Leaves (the parameters, say) have nothing to pass on and are left out.
+        Leaves (the parameters, say) have nothing to pass on and are left out,
+        so a leaf's own list is empty.
         Children are visited last first. Any order gives the right gradients;
         each gives its own last bits, and this is the one fixed here.
         """
         if self._children is None:
             raise RuntimeError('backward() has already run through this graph and freed it')
         # The search recurses once per level of the graph (two calls): the GPT
-        # is shallow, but a chain of a few hundred + would pass Python's
+        # is shallow, but a chain of about 500 + would pass Python's
         # default limit of 1000 calls. (The limit is the whole process's.)
         sys.setrecursionlimit(max(sys.getrecursionlimit(), 10_000))
         if not self._children:                   # a leaf: nothing below it
@@ -397,9 +399,10 @@ def vsum(values):
 # - x + block(x): each block adds a correction to x instead of replacing it.
 #   The + passes the gradient back unchanged, so every layer learns from
 #   the start, and a block that has learned nothing yet adds only a little.
-# - rmsnorm before the first layer and before each block: the embeddings and
-#   the residual stream are sums that can drift in size; every block reads
-#   its input at a root-mean-square of 1, which keeps training stable.
+# - rmsnorm before the first layer and before each attention and each MLP:
+#   the embeddings and the residual stream are sums that can drift in size;
+#   each reads its input at a root-mean-square of 1, which keeps training
+#   stable.
 # - Unlike GPT-2: RMSNorm instead of LayerNorm (no mean to subtract, no gain
 #   to learn), no biases, ReLU instead of GELU, lm_head its own matrix
 #   rather than wte reused, no norm between the last block and lm_head, and
@@ -417,8 +420,8 @@ def vsum(values):
 # Values and every operation is recorded in the graph. Validation and sampling
 # need only the numbers: fed plain floats, the very same functions do the
 # very same float operations in the same order, so they give the same
-# numbers bit for bit, with no graph at all, in about a fifth of the time a
-# training position takes (forward and backward).
+# numbers bit for bit, with no graph at all, in a sixth to a quarter of the
+# time a training position takes (forward and backward).
 # Each helper below checks which kind of number it was given.
 
 class Matrix(list):
@@ -426,7 +429,8 @@ class Matrix(list):
 
     .numbers holds the same weights as plain floats. Multiplying two lists of
     floats runs in C, while reading .data from every Value is a Python step
-    each, so linear() multiplies with these, about twice as fast. The copy is
+    each, so linear() multiplies with these, about twice as fast (a training
+    step as a whole gains about an eighth). The copy is
     taken when the matrix is made and again at the start of every document
     (GPT.new_cache), as weights change only between steps, in the optimizer.
     """
@@ -458,7 +462,7 @@ def softmax(logits, only=None):
 
     Subtracting the largest score changes nothing (it cancels between top and
     bottom) but keeps every exponent at most 0, so exp() cannot overflow
-    however large the scores grow. With only=i, just p_i: the loss needs no
+    however large the (finite) scores grow. With only=i, just p_i: the loss needs no
     other probability, and so makes no node for one.
     """
     if isinstance(logits[0], Value):
@@ -500,7 +504,8 @@ def relu(x):
     On Values this makes no ReLU nodes. Where x_i > 0 the derivative is 1,
     so x_i itself can stand for its output; where x_i <= 0 the output is 0
     and passes no gradient back, so those all share one leaf, Value(0.0),
-    and x_i drops out of the graph. About half of the MLP's units are off
+    and x_i drops out of the graph (the zero's own gradient piles up
+    unused). About half of the MLP's units are off
     at the start of training, and more later: the search and backward never
     reach the nodes that made them.
     """
@@ -514,8 +519,9 @@ class KVCache:
     """The keys and values of the positions read so far.
 
     keys[layer][head] is a list with an entry per position read: that
-    position's key for the head, a tuple of head_dim numbers. values is
-    laid out the same way, with lists for tuples.
+    position's key for the head, a tuple of head_dim Values (floats when
+    there is no graph). values is laid out the same way, with lists for
+    tuples.
     """
 
     def __init__(self, model, graph):
@@ -596,8 +602,9 @@ class GPT:
                 keys.append(tuple(k[head]))
                 values.append(v[head])
                 q_h = tuple(q[head])
-                # Dividing by sqrt(head_dim) keeps the scores' spread the same
-                # whatever the head size, so softmax starts out soft, not peaked.
+                # A dot of head_dim terms grows like sqrt(head_dim); dividing by
+                # it keeps the scores' spread from growing with the head size,
+                # so that softmax does not turn peaked just because heads are wide.
                 scores = [dot(q_h, k_t) / self.head_dim ** 0.5 for k_t in keys]
                 weights = tuple(softmax(scores))
                 if cache.attention is not None:
@@ -620,8 +627,9 @@ class GPT:
 #
 # The loss of a document is the cross-entropy of the model's guesses: at each
 # position, -log(the probability it gave the token that really came next),
-# averaged over the positions. A perfect model would score 0; one guessing
-# uniformly among V tokens scores log V (3.3 for 26 letters and BOS).
+# averaged over the positions. A model sure of every right token would score
+# 0; one guessing uniformly among V tokens scores log V (3.3 for 26 letters
+# and BOS).
 #
 # A training step: the loss of the step's documents, backward() for the
 # gradients, and one Adam update of every parameter. The learning rate falls
@@ -713,9 +721,10 @@ def train(model, optimizer, tokenizer, docs, config, first_step=0):
     for step in range(first_step, config.steps):
         # The context holds block_size positions: they read BOS and the first
         # block_size - 1 characters, and predict the first block_size
-        # characters. So a document is cut to block_size characters before it
-        # is encoded, and one that long or longer never predicts its final
-        # BOS: the model learns only how it starts.
+        # characters. Only those are needed, so a document is cut to
+        # block_size characters before it is encoded (position_losses would
+        # stop there anyway), and one that long or longer never predicts its
+        # final BOS: the model learns only how it starts.
         docs_now = [docs[j % len(docs)] for j in range(step * batch, (step + 1) * batch)]
         losses = [document_loss(model, tokenizer.encode(doc[:model.block_size])) for doc in docs_now]
         loss = vsum(losses) * (1 / batch)
