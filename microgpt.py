@@ -1,6 +1,7 @@
 """microgpt: a whole GPT, trained and sampled, in one file of plain Python.
 
-    python microgpt.py            train on input.txt, then write 20 names like them
+    python microgpt.py            train on the input.txt beside this file, then
+                                  write 20 names like its own
     python microgpt.py --help     every knob
 
 Read it from top to bottom. Part 1 is the algorithm, each section building on
@@ -164,7 +165,7 @@ class Tokenizer:
 # in pure Python. None of them changes the math: with the sketch (and a.b
 # written with * and +) the gradients come out the same but for rounding in
 # the last bits, only slower and with more memory. Each changes one part of
-# the sketch (the search grows the most: two methods):
+# the sketch (the search grows the most):
 #
 # - Dot nodes. A linear layer is nothing but dot products, so that is where
 #   most of the arithmetic happens. Written with * and +, a.b of length n
@@ -177,8 +178,10 @@ class Tokenizer:
 # - Searching each vector once. backward() first sorts the graph (see
 #   _topological_order), and one vector feeds many dot nodes: a row of
 #   weights meets every position, a layer's input every row of weights.
-#   The search goes through each vector once, not once per dot node: a set
-#   holds the ids of the vectors it has gone through. (For the nodes
+#   The search goes through each vector (each tuple) once, not once per dot
+#   node: a set holds the ids of the vectors it has gone through. (A row of
+#   weights is one tuple for the whole step; each linear() call makes its
+#   own tuple of its input, shared by that call's rows.) (For the nodes
 #   themselves, a mark on each node stands in for the sketch's visited set,
 #   as it is quicker to check, and leaves are not listed: they have nothing
 #   to pass on.)
@@ -403,10 +406,10 @@ def vsum(values):
 #   the embeddings and the residual stream are sums that can drift in size;
 #   each reads its input at a root-mean-square of 1, which keeps training
 #   stable.
-# - Unlike GPT-2: RMSNorm instead of LayerNorm (no mean to subtract, no gain
-#   to learn), no biases, ReLU instead of GELU, lm_head its own matrix
-#   rather than wte reused, no norm between the last block and lm_head, and
-#   one more right after the embeddings. Each is simpler; at this size the
+# - Unlike GPT-2: RMSNorm instead of LayerNorm (no mean to subtract), and
+#   with no gain to learn either; no biases; ReLU instead of GELU; lm_head
+#   its own matrix rather than wte reused; no norm between the last block
+#   and lm_head, and one more right after the embeddings. Each is simpler; at this size the
 #   model trains well without what they leave out. (In the first block that
 #   means rmsnorm twice in a row; the second changes almost nothing, since
 #   its input already has a root-mean-square of about 1.)
@@ -429,9 +432,9 @@ class Matrix(list):
 
     .numbers holds the same weights as plain floats. Multiplying two lists of
     floats runs in C, while reading .data from every Value is a Python step
-    each, so linear() multiplies with these, about twice as fast (a training
-    step as a whole gains about an eighth). The copy is
-    taken when the matrix is made and again at the start of every document
+    each, so linear() multiplies with these, up to about twice as fast (a
+    whole training step gains much less, as backward is untouched). The copy
+    is taken when the matrix is made and again at the start of every document
     (GPT.new_cache), as weights change only between steps, in the optimizer.
     """
     __slots__ = ('numbers',)
@@ -463,7 +466,7 @@ def softmax(logits, only=None):
     Subtracting the largest score changes nothing (it cancels between top and
     bottom) but keeps every exponent at most 0, so exp() cannot overflow
     however large the (finite) scores grow. With only=i, just p_i: the loss needs no
-    other probability, and so makes no node for one.
+    other probability, and so makes no product node for one.
     """
     if isinstance(logits[0], Value):
         max_z = max(z.data for z in logits)
@@ -602,9 +605,10 @@ class GPT:
                 keys.append(tuple(k[head]))
                 values.append(v[head])
                 q_h = tuple(q[head])
-                # A dot of head_dim terms grows like sqrt(head_dim); dividing by
-                # it keeps the scores' spread from growing with the head size,
-                # so that softmax does not turn peaked just because heads are wide.
+                # The spread of a dot of head_dim random terms grows like
+                # sqrt(head_dim); dividing by it keeps the scores' spread from
+                # growing with the head size, so that softmax does not turn
+                # peaked just because heads are wide.
                 scores = [dot(q_h, k_t) / self.head_dim ** 0.5 for k_t in keys]
                 weights = tuple(softmax(scores))
                 if cache.attention is not None:
