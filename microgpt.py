@@ -341,21 +341,19 @@ def dot(a, b):
 
 
 def vsum(values):
-    """values[0] + values[1] + ..., added left to right: a float for floats,
-    and for Values (or no values) one node, each local derivative 1.
+    """values[0] + values[1] + ..., added left to right: a float for floats
+    (0.0 for no values), and for Values one node, each local derivative 1.
 
     A chain of + nodes would add in the same order, so the one node saves
     nodes without changing a bit.
     """
     values = tuple(values)
+    if values and isinstance(values[0], Value):
+        return Value(vsum([v.data for v in values]), values, (1.0,) * len(values))
     total = 0.0
-    if values and not isinstance(values[0], Value):
-        for v in values:
-            total += v
-        return total
     for v in values:
-        total += v.data
-    return Value(total, values, (1.0,) * len(values))
+        total += v
+    return total
 
 
 # ----------------------------------------------------------------------------

@@ -228,7 +228,8 @@ def test_vsum_with_repeated_and_intermediate_inputs():
 
 
 def test_vsum_of_nothing_is_zero():
-    assert vsum([]).data == 0
+    assert vsum([]) == 0.0
+    assert vsum([Value(2.5)]).data == 2.5
 
 
 # --- dot -----------------------------------------------------------------------
