@@ -932,9 +932,23 @@ class QuietParser(argparse.ArgumentParser):
         raise InputError(f'{message} (see --help)')
 
 
+def help_formatter(prog):
+    """argparse's help layout, as wide as the terminal (80 if there is none).
+
+    argparse would find the width itself, but with shutil, whose import brings
+    zlib, bz2 and lzma along: half a megabyte or more of every run's memory,
+    for a number os can tell.
+    """
+    try:
+        width = os.get_terminal_size().columns
+    except OSError:   # standard output is not a terminal
+        width = 80
+    return argparse.HelpFormatter(prog, width=width - 2)
+
+
 def make_parser():
     parser = QuietParser(
-        prog='microgpt.py', add_help=False,
+        prog='microgpt.py', add_help=False, formatter_class=help_formatter,
         description='Train a tiny GPT on a text file (one document per line), then '
                     'write new documents like them. Ctrl-C during training stops it '
                     'early and goes on; a second Ctrl-C quits.')
