@@ -140,6 +140,26 @@ def test_the_default_validation_documents_are_the_ones_help_names(tmp_path, caps
     assert [n for _, _, n in val_losses(out)] == [200, 200]
 
 
+def test_help_fits_80_columns_off_a_terminal():
+    """Captured, standard output is no terminal: --help is laid out for 80 columns."""
+    result = run_script('--help')
+    assert_clean_success(result)
+    lines = result.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 78, max(lines, key=len)
+    assert max(len(line) for line in lines) >= 70   # it does use the width
+
+
+def test_the_command_line_does_not_import_shutil():
+    """argparse's own width lookup would import shutil (with zlib, bz2 and lzma).
+    -S -s -E: no site packages, whose start-up files may import it themselves."""
+    code = ('import sys, microgpt; microgpt.parse_args(["--steps", "3", "--top-k", "2"]); '
+            'print(sorted(m for m in ("shutil", "zlib", "bz2", "lzma") if m in sys.modules))')
+    result = subprocess.run([sys.executable, '-S', '-s', '-E', '-B', '-c', code], cwd=REPO,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == '[]'
+
+
 def test_help_is_an_option_not_a_value():
     """-h and --help ask for help; a value '-h' is not taken for help."""
     for flag in ('-h', '--help'):
