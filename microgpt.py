@@ -45,7 +45,7 @@ class Config:
     # the model
     n_layer = 1           # transformer blocks, one on top of the other
     n_embd = 16           # width of the vector that stands for a token at its position
-    n_head = 4            # attention heads; each one reads n_embd // n_head numbers
+    n_head = 4            # attention heads; each reads head_dim = n_embd // n_head numbers
     block_size = 16       # context length: the most positions the model ever sees
     init_std = 0.08       # weights start as Gaussian noise of this standard deviation
 
@@ -160,12 +160,13 @@ class Tokenizer:
 #         for child, d in zip(node.children, node.local_grads):
 #             child.grad += d * node.grad
 #
-# The real one below is this plus four changes (section 5 adds a few more
-# in the model's helpers), which make it fast and lean enough to train a GPT
-# in pure Python. None of them changes the math: with the sketch (and a.b
-# written with * and +) the gradients come out the same but for rounding in
-# the last bits, only slower and with more memory. Each changes one part of
-# the sketch (the search grows the most):
+# To rebuild the algorithm, the sketch is all you need. The real one below
+# is this plus four changes (section 5 adds a few more in the model's
+# helpers), which only make it fast and lean enough to train a GPT in pure
+# Python; a first read may skim them. None of them changes the math: with
+# the sketch (and a dot product a.b written with * and +) the gradients come
+# out the same but for rounding in the last bits, only slower and with more
+# memory. Each changes one part of the sketch (the search grows the most):
 #
 # - Dot nodes. A linear layer is nothing but dot products, so that is where
 #   most of the arithmetic happens. Written with * and +, a.b of length n
@@ -222,7 +223,9 @@ class Value:
     # the right is a constant: it gets no node, as nothing needs its gradient.
     # Only what the model uses is here: Value + Value, Value * Value, -Value,
     # and a Value +, *, / or ** a number. Anything else (number + Value,
-    # Value - Value, sum() of Values: use vsum) raises TypeError.
+    # Value - Value, sum() of Values: use vsum) raises TypeError. exp takes a
+    # shift c and gives e^(a-c) as one node: softmax (section 5) needs
+    # e^(z - max z).
 
     def __add__(self, other):             # d(a+b)/da = 1, d(a+b)/db = 1
         if isinstance(other, Value):
@@ -270,13 +273,13 @@ class Value:
         if not self._children:                   # a leaf: nothing below it
             return []
         order = []
-        # Each search marks the nodes it visits with a token of its own, so old
+        # Each search marks the nodes it visits with a mark of its own, so old
         # marks never need clearing. Leaves need no mark: they are never listed.
         # searched holds the ids of the dot nodes' vectors gone through so far.
         self._visit(object(), set(), order)
         return order
 
-    def _visit(self, token, searched, order):
+    def _visit(self, mark, searched, order):
         """The search from this node: each child not yet visited, then the node.
 
         One vector often feeds many dot nodes: a row of weights meets every
@@ -284,28 +287,28 @@ class Value:
         vector reaches all of it, so each vector (a tuple, known by its id)
         is gone through only once.
         """
-        self._mark = token
+        self._mark = mark
         if self._local_grads is None:            # a dot node: its vectors, b first
             a, b = self._children
             if id(b) not in searched:
                 searched.add(id(b))
-                Value._visit_each(b, token, searched, order)
-            if id(a) not in searched:            # (a may be b: rmsnorm's x.x)
+                Value._visit_each(b, mark, searched, order)
+            if id(a) not in searched:            # (a may be b: x.x, in rmsnorm)
                 searched.add(id(a))
-                Value._visit_each(a, token, searched, order)
+                Value._visit_each(a, mark, searched, order)
         else:
-            Value._visit_each(self._children, token, searched, order)
+            Value._visit_each(self._children, mark, searched, order)
         order.append(self)
 
     @staticmethod
-    def _visit_each(children, token, searched, order):
+    def _visit_each(children, mark, searched, order):
         """_visit() each of children, last first, that is not a leaf or visited."""
         for child in reversed(children):
             if not child._children:              # () for a leaf, None if freed
                 if child._children is None:
                     raise RuntimeError('backward() has already run through part of this graph')
-            elif child._mark is not token:
-                child._visit(token, searched, order)
+            elif child._mark is not mark:
+                child._visit(mark, searched, order)
 
     def backward(self):
         """Add d(self)/d(v) into v.grad for every Value v below self."""
@@ -336,7 +339,7 @@ def dot(a, b):
     """
     if not isinstance(a[0], Value):
         return sum(map(mul, a, b))
-    a, b = tuple(a), tuple(b)   # one tuple each, held by the node as it is now
+    a, b = tuple(a), tuple(b)   # the node keeps tuples: a list could change later
     return Value(sum(ai.data * bi.data for ai, bi in zip(a, b)), (a, b), None)
 
 
@@ -344,8 +347,8 @@ def vsum(values):
     """values[0] + values[1] + ..., added left to right: a float for floats
     (0.0 for no values), and for Values one node, each local derivative 1.
 
-    A chain of + nodes would add in the same order, so the one node saves
-    nodes without changing a bit.
+    A chain of + nodes, from 0.0 on, would add in the same order, so the one
+    node saves nodes without changing a bit.
     """
     values = tuple(values)
     if values and isinstance(values[0], Value):
@@ -407,10 +410,11 @@ def vsum(values):
 # - Unlike GPT-2: RMSNorm instead of LayerNorm (no mean to subtract), and
 #   with no gain to learn either; no biases; ReLU instead of GELU; lm_head
 #   its own matrix rather than wte reused; no norm between the last block
-#   and lm_head, and one more right after the embeddings. Each is simpler; at this size the
-#   model trains well without what they leave out. (In the first block that
-#   means rmsnorm twice in a row; the second changes almost nothing, since
-#   its input already has a root-mean-square of about 1.)
+#   and lm_head, and one more rmsnorm right after the embeddings. Each is
+#   simpler; at this size the model trains well without what they leave
+#   out. (In the first block that means rmsnorm twice in a row; the second
+#   changes almost nothing, since its input already has a root-mean-square
+#   of about 1.)
 # - The MLP widens to 4 n_embd, as in the original transformer, to give each
 #   position room to compute before narrowing back to the stream.
 # - The weights start as small noise (std 0.08): small, so the first logits
@@ -421,8 +425,9 @@ def vsum(values):
 # Values and every operation is recorded in the graph. Validation and sampling
 # need only the numbers: fed plain floats, the very same functions do the
 # very same float operations in the same order, so they give the same
-# numbers bit for bit, with no graph at all, in a sixth to a quarter of the
-# time a training position takes (forward and backward).
+# numbers bit for bit, with no graph at all, in a seventh to a quarter of
+# the time a training position takes (forward and backward), by machine and
+# model size.
 # Each helper below checks which kind of number it was given.
 
 class Matrix(list):
@@ -449,9 +454,9 @@ def linear(x, w):
     """The matrix-vector product w x: the dot product of x with each row of w."""
     if not isinstance(x[0], Value):   # plain floats: just the numbers
         return [sum(map(mul, row, x)) for row in w.numbers]
-    # Each row's dot node, its value computed from the floats. x becomes one
-    # tuple, which every row's node then shares, so that backward's search
-    # goes through it once.
+    # Each row's dot node, its value computed from the floats (w.numbers, as
+    # copied at the start of the document). x becomes one tuple, which every
+    # row's node then shares, so that backward's search goes through it once.
     x = tuple(x)
     x_numbers = [xi.data for xi in x]
     return [Value(sum(map(mul, row_numbers, x_numbers)), (row, x), None)
@@ -577,7 +582,8 @@ class GPT:
         """The logits for the token after token_id, which sits at position pos_id.
 
         Positions come in order, 0, 1, 2, ...: each call appends this position's
-        keys and values to cache, for the positions after it.
+        keys and values to cache, where this position and every later one
+        read them.
         """
         sd = self.state_dict
         wte, wpe = sd['wte'], sd['wpe']
@@ -608,6 +614,7 @@ class GPT:
                 # growing with the head size, so that softmax does not turn
                 # peaked just because heads are wide.
                 scores = [dot(q_h, k_t) / self.head_dim ** 0.5 for k_t in keys]
+                # A tuple, as the head's head_dim dot nodes below all hold it.
                 weights = tuple(softmax(scores))
                 if cache.attention is not None:
                     cache.attention[i][h].append(weights)
@@ -667,6 +674,8 @@ def position_losses(model, tokens, graph):
 def document_loss(model, tokens):
     """The mean cross-entropy over a document's positions, as one graph."""
     losses = position_losses(model, tokens, graph=True)
+    # Times 1/n, not / n: the two can differ in the last bit, and, as with
+    # every sum, one way is fixed.
     return vsum(losses) * (1 / len(losses))
 
 
@@ -675,6 +684,7 @@ class Adam:
 
         m = beta1 m + (1 - beta1) g         running mean of the gradient
         v = beta2 v + (1 - beta2) g^2       running mean of its square
+        m_hat, v_hat = m / (1 - beta1^t), v / (1 - beta2^t)    (t: steps so far)
         p = p - lr m_hat / (sqrt(v_hat) + eps)
 
     Dividing by sqrt(v) makes the step about lr in size whether a steady
@@ -685,9 +695,9 @@ class Adam:
     times its intended size. With the betas here that is 1.5 at t = 1 and up
     to 2.6 near t = 8 before it fades; with the common 0.9 and 0.999 it starts
     3x too big and reaches 6.6x near t = 12; with beta1 0.99 and beta2 0.999
-    it starts 3x too small (0.32) and later runs 2x too big. m_hat =
-    m / (1 - beta1^t) and v_hat = v / (1 - beta2^t) undo both factors, so from
-    the first step on a steady gradient gets steps of the size lr asks for.
+    it starts 3x too small (0.32) and later runs 2x too big. m_hat and v_hat
+    undo both factors, so from the first step on a steady gradient gets
+    steps of the size lr asks for.
     """
 
     def __init__(self, params, beta1, beta2, eps):
@@ -1246,10 +1256,14 @@ def print_samples(model, tokenizer, rng, config, args, train_text):
 #
 # A saved model is a JSON file anyone can read: a format version, the
 # settings, the vocabulary, every weight by name, Adam's state, the steps
-# done, and the random generator's state, which is all that resuming needs to
-# go on exactly as an unbroken run would. It is written to a temporary file
-# beside the target and then renamed over it, so an interrupted save never
-# leaves half a model, and an old file is only ever replaced by a whole one.
+# done, and the random generator's state: all that a run stopped early needs
+# to go on, resumed with the same --steps, exactly as an unbroken run would.
+# (Given more steps than the first run had, it goes on from where that run
+# stopped, but the steps already done followed the shorter run's learning
+# rate schedule: the end is not that of one longer run.) It is written to a
+# temporary file beside the target and then renamed over it, so an
+# interrupted save never leaves half a model, and an old file is only ever
+# replaced by a whole one.
 #
 # json is imported in the two functions that use it, not at the top, so that
 # a run without --save or --load never loads it (about 0.2 MB less memory).
@@ -1428,7 +1442,8 @@ def check_characters(chars, vocabulary, what):
 
 
 def fresh_copy(text):
-    """A new str equal to text.
+    """A str equal to text, made anew (but for one character, which CPython
+    keeps a single copy of).
 
     Python keeps small objects in blocks of memory it can give to other uses
     only once every object in the block is gone. A few documents kept out of
