@@ -172,7 +172,7 @@ class Tokenizer:
 #   most of the arithmetic happens. Written with * and +, a.b of length n
 #   would be about 2n nodes. A dot node is one: its two children are the whole
 #   vectors a and b (tuples of Values), and it stores no local derivatives
-#   (its _local_grads is None), since d(a.b)/da_i is just b_i. dot(), after
+#   (its _local_grads is DOT, below), since d(a.b)/da_i is just b_i. dot(), after
 #   the class, makes one; section 5's linear() makes one per row of weights.
 #   That saves making, sorting and walking back through all those nodes.
 #   backward's loop gets a second branch, for dot nodes.
@@ -205,6 +205,10 @@ class Tokenizer:
 # With one way fixed for the graph and for plain floats, section 5 can
 # compute the very same numbers, to the last bit, without any graph.
 
+# A dot node's _local_grads: it keeps none (see "Dot nodes" above).
+DOT = None
+
+
 class Value:
     """A number in the computation graph."""
 
@@ -216,7 +220,7 @@ class Value:
         self.grad = 0.0                   # d(loss)/d(this), filled in by backward()
         self._children = children         # the Values this one was computed from
                                           # (for a dot node: its two vectors)
-        self._local_grads = local_grads   # d(this)/d(child), one per child (dot node: None)
+        self._local_grads = local_grads   # d(this)/d(child), one per child (dot node: DOT)
         self._mark = None                 # for _topological_order, below
 
     # Each operation: its value, then its local derivatives. A plain number on
@@ -270,13 +274,12 @@ class Value:
         # is shallow, but a chain of about 500 + would pass Python's
         # default limit of 1000 calls. (The limit is the whole process's.)
         sys.setrecursionlimit(max(sys.getrecursionlimit(), 10_000))
-        if not self._children:                   # a leaf: nothing below it
-            return []
         order = []
         # Each search marks the nodes it visits with a mark of its own, so old
         # marks never need clearing. Leaves need no mark: they are never listed.
         # searched holds the ids of the dot nodes' vectors gone through so far.
-        self._visit(object(), set(), order)
+        if self._children:                       # (a leaf has nothing below it)
+            self._visit(object(), set(), order)
         return order
 
     def _visit(self, mark, searched, order):
@@ -288,7 +291,7 @@ class Value:
         is gone through only once.
         """
         self._mark = mark
-        if self._local_grads is None:            # a dot node: its vectors, b first
+        if self._local_grads is DOT:             # a dot node: its vectors, b first
             a, b = self._children
             if id(b) not in searched:
                 searched.add(id(b))
@@ -318,7 +321,7 @@ class Value:
             node = order.pop()            # every node that used it is done
             g = node.grad
             if g != 0.0:                  # a zero gradient passes nothing on
-                if node._local_grads is None:   # a dot node: its children are a and b
+                if node._local_grads is DOT:    # a dot node: its children are a and b
                     a, b = node._children
                     for ai, bi in zip(a, b):
                         ai.grad += bi.data * g    # d(a.b)/da_i = b_i
@@ -340,7 +343,7 @@ def dot(a, b):
     if not isinstance(a[0], Value):
         return sum(map(mul, a, b))
     a, b = tuple(a), tuple(b)   # the node keeps tuples: a list could change later
-    return Value(sum(ai.data * bi.data for ai, bi in zip(a, b)), (a, b), None)
+    return Value(sum(ai.data * bi.data for ai, bi in zip(a, b)), (a, b), DOT)
 
 
 def vsum(values):
@@ -459,7 +462,7 @@ def linear(x, w):
     # row's node then shares, so that backward's search goes through it once.
     x = tuple(x)
     x_numbers = [xi.data for xi in x]
-    return [Value(sum(map(mul, row_numbers, x_numbers)), (row, x), None)
+    return [Value(sum(map(mul, row_numbers, x_numbers)), (row, x), DOT)
             for row, row_numbers in zip(w, w.numbers)]
 
 
@@ -497,7 +500,7 @@ def rmsnorm(x):
         # twice (backward hands x_i its 2 x_i g in two halves, as two product
         # nodes would). Its value is added left to right, like vsum's.
         x = tuple(x)
-        sum_squares = Value(vsum([xi.data * xi.data for xi in x]), (x, x), None)
+        sum_squares = Value(vsum([xi.data * xi.data for xi in x]), (x, x), DOT)
     else:
         sum_squares = vsum([xi * xi for xi in x])
     scale = (sum_squares / len(x) + 1e-5) ** -0.5
