@@ -151,13 +151,13 @@ class Tokenizer:
 #     def visit(node):                   # children first, then the node
 #         if node not in visited:
 #             visited.add(node)
-#             for child in node.children:
+#             for child in node._children:
 #                 visit(child)
 #             order.append(node)
 #     visit(loss)
 #     loss.grad = 1
 #     for node in reversed(order):       # the loss first, the leaves last
-#         for child, d in zip(node.children, node.local_grads):
+#         for child, d in zip(node._children, node._local_grads):
 #             child.grad += d * node.grad
 #
 # To rebuild the algorithm, the sketch is all you need. The real one below
@@ -271,7 +271,7 @@ class Value:
         if self._children is None:
             raise RuntimeError('backward() has already run through this graph and freed it')
         # The search recurses once per level of the graph (two calls): the GPT
-        # is shallow, but a chain of about 500 + would pass Python's
+        # is shallow, but a chain of about 500 additions would pass Python's
         # default limit of 1000 calls. (The limit is the whole process's.)
         sys.setrecursionlimit(max(sys.getrecursionlimit(), 10_000))
         order = []
@@ -342,7 +342,9 @@ def dot(a, b):
     """
     if not isinstance(a[0], Value):
         return sum(map(mul, a, b))
-    a, b = tuple(a), tuple(b)   # the node keeps tuples: a list could change later
+    # The node keeps tuples, as a list could change later. (tuple() of a tuple
+    # is that same tuple, so a vector shared as a tuple stays one object.)
+    a, b = tuple(a), tuple(b)
     return Value(sum(ai.data * bi.data for ai, bi in zip(a, b)), (a, b), DOT)
 
 
@@ -428,9 +430,8 @@ def vsum(values):
 # Values and every operation is recorded in the graph. Validation and sampling
 # need only the numbers: fed plain floats, the very same functions do the
 # very same float operations in the same order, so they give the same
-# numbers bit for bit, with no graph at all, in a seventh to a quarter of
-# the time a training position takes (forward and backward), by machine and
-# model size.
+# numbers bit for bit, with no graph at all, in about a fifth of the time a
+# training position takes (forward and backward).
 # Each helper below checks which kind of number it was given.
 
 class Matrix(list):
@@ -477,8 +478,8 @@ def softmax(logits, only=None):
     if isinstance(logits[0], Value):
         max_z = max(z.data for z in logits)
         # exp(z - c) as one node (see Value.exp). c = max z is taken as a
-        # constant: the result does not depend on c at all, so neither does
-        # its gradient.
+        # constant: softmax's result does not depend on c at all, so neither
+        # does its gradient.
         exps = [z.exp(shift=max_z) for z in logits]
     else:
         max_z = max(logits)
@@ -677,8 +678,6 @@ def position_losses(model, tokens, graph):
 def document_loss(model, tokens):
     """The mean cross-entropy over a document's positions, as one graph."""
     losses = position_losses(model, tokens, graph=True)
-    # Times 1/n, not / n: the two can differ in the last bit, and, as with
-    # every sum, one way is fixed.
     return vsum(losses) * (1 / len(losses))
 
 
@@ -1389,7 +1388,7 @@ def restore(model, optimizer, state, path):
 # Feed a text through the model and draw what it computed: at each position,
 # its top guesses for the next character and the probability it gave the one
 # that really comes next; then, for each layer and head, how much each
-# position attended to each one before it.
+# position attended to itself and to each one before it.
 
 EIGHTHS = ' ▏▎▍▌▋▊▉█'
 SHADES = ' ░▒▓█'
@@ -1445,8 +1444,8 @@ def check_characters(chars, vocabulary, what):
 
 
 def fresh_copy(text):
-    """A str equal to text, made anew (but for one character, which CPython
-    keeps a single copy of).
+    """A str equal to text, made anew (but for one character below U+0100,
+    which CPython keeps a single copy of).
 
     Python keeps small objects in blocks of memory it can give to other uses
     only once every object in the block is gone. A few documents kept out of
