@@ -172,7 +172,7 @@ class Tokenizer:
 #   most of the arithmetic happens. Written with * and +, a.b of length n
 #   would be about 2n nodes. A dot node is one: its two children are the whole
 #   vectors a and b (tuples of Values), and it stores no local derivatives
-#   (its _local_grads is DOT, below), since d(a.b)/da_i is just b_i. dot(), after
+#   (its _local_grads is None), since d(a.b)/da_i is just b_i. dot(), after
 #   the class, makes one; section 5's linear() makes one per row of weights.
 #   That saves making, sorting and walking back through all those nodes.
 #   backward's loop gets a second branch, for dot nodes.
@@ -205,10 +205,6 @@ class Tokenizer:
 # With one way fixed for the graph and for plain floats, section 5 can
 # compute the very same numbers, to the last bit, without any graph.
 
-# A dot node's _local_grads: it keeps none (see "Dot nodes" above).
-DOT = None
-
-
 class Value:
     """A number in the computation graph."""
 
@@ -220,7 +216,7 @@ class Value:
         self.grad = 0.0                   # d(loss)/d(this), filled in by backward()
         self._children = children         # the Values this one was computed from
                                           # (for a dot node: its two vectors)
-        self._local_grads = local_grads   # d(this)/d(child), one per child (dot node: DOT)
+        self._local_grads = local_grads   # d(this)/d(child), one per child (dot node: None)
         self._mark = None                 # for _topological_order, below
 
     # Each operation: its value, then its local derivatives. A plain number on
@@ -291,7 +287,7 @@ class Value:
         is gone through only once.
         """
         self._mark = mark
-        if self._local_grads is DOT:             # a dot node: its vectors, b first
+        if self._local_grads is None:            # a dot node: its vectors, b first
             a, b = self._children
             if id(b) not in searched:
                 searched.add(id(b))
@@ -321,7 +317,7 @@ class Value:
             node = order.pop()            # every node that used it is done
             g = node.grad
             if g != 0.0:                  # a zero gradient passes nothing on
-                if node._local_grads is DOT:    # a dot node: its children are a and b
+                if node._local_grads is None:   # a dot node: its children are a and b
                     a, b = node._children
                     for ai, bi in zip(a, b):
                         ai.grad += bi.data * g    # d(a.b)/da_i = b_i
@@ -345,7 +341,7 @@ def dot(a, b):
     # The node keeps tuples, as a list could change later. (tuple() of a tuple
     # is that same tuple, so a vector shared as a tuple stays one object.)
     a, b = tuple(a), tuple(b)
-    return Value(sum(ai.data * bi.data for ai, bi in zip(a, b)), (a, b), DOT)
+    return Value(sum(ai.data * bi.data for ai, bi in zip(a, b)), (a, b), None)
 
 
 def vsum(values):
@@ -458,12 +454,13 @@ def linear(x, w):
     """The matrix-vector product w x: the dot product of x with each row of w."""
     if not isinstance(x[0], Value):   # plain floats: just the numbers
         return [sum(map(mul, row, x)) for row in w.numbers]
-    # Each row's dot node, its value computed from the floats (w.numbers, as
+    # Each row's dot node: its vectors are the row and x (None: no local
+    # derivatives to keep), its value computed from the floats (w.numbers, as
     # copied at the start of the document). x becomes one tuple, which every
     # row's node then shares, so that backward's search goes through it once.
     x = tuple(x)
     x_numbers = [xi.data for xi in x]
-    return [Value(sum(map(mul, row_numbers, x_numbers)), (row, x), DOT)
+    return [Value(sum(map(mul, row_numbers, x_numbers)), (row, x), None)
             for row, row_numbers in zip(w, w.numbers)]
 
 
@@ -501,7 +498,7 @@ def rmsnorm(x):
         # twice (backward hands x_i its 2 x_i g in two halves, as two product
         # nodes would). Its value is added left to right, like vsum's.
         x = tuple(x)
-        sum_squares = Value(vsum([xi.data * xi.data for xi in x]), (x, x), DOT)
+        sum_squares = Value(vsum([xi.data * xi.data for xi in x]), (x, x), None)
     else:
         sum_squares = vsum([xi * xi for xi in x])
     scale = (sum_squares / len(x) + 1e-5) ** -0.5
