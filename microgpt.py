@@ -1510,15 +1510,21 @@ def run(args, given):
         print('no validation loss (--val-docs 0)')
     # Samples are checked against every training document, joined into one
     # string of lines, which print_samples searches. Of the documents
-    # themselves only those the run will read are kept (the rest become
-    # None), so that training's graphs can reuse their memory. They are kept
-    # as copies (see fresh_copy), so that every string read from the input is
-    # freed.
+    # themselves only those the run will read are kept, so that training's
+    # graphs can reuse their memory, and as copies (see fresh_copy), so that
+    # every string read from the input is freed. Step s of train() reads the
+    # documents at s * batch_size, s * batch_size + 1, ... (round the list as
+    # needed): a new run reads the first `read`, and a list of just those
+    # will do; a resumed run starts further in, so its list keeps its length,
+    # with None for the documents it will not read.
     train_text = '\n' + '\n'.join(train_docs) + '\n'
-    reads = {j % len(train_docs) for j in range(steps_done * config.batch_size,
-                                                 steps_done * config.batch_size + read)}
-    train_docs = [fresh_copy(doc) if i in reads else None for i, doc in enumerate(train_docs)]
-    del docs, held_out, reads
+    if steps_done == 0:
+        train_docs = [fresh_copy(doc) for doc in train_docs[:read]]
+    else:
+        reads = {j % len(train_docs) for j in range(steps_done * config.batch_size,
+                                                     steps_done * config.batch_size + read)}
+        train_docs = [fresh_copy(doc) if i in reads else None for i, doc in enumerate(train_docs)]
+    del docs, held_out
 
     model = GPT(config, tokenizer.vocab_size, rng)
     optimizer = Adam(model.params, config.beta1, config.beta2, config.eps)
