@@ -162,11 +162,13 @@ class Tokenizer:
 #
 # To rebuild the algorithm, the sketch is all you need. The real one below
 # is this plus four changes (section 5 adds a few more in the model's
-# helpers), which only make it fast and lean enough to train a GPT in pure
-# Python; a first read may skim them. None of them changes the math: with
-# the sketch (and a dot product a.b written with * and +) the gradients come
-# out the same but for rounding in the last bits, only slower and with more
-# memory. Each changes one part of the sketch (the search grows the most):
+# helpers: the float copy of the weights, rmsnorm's x.x as one dot node,
+# relu's shared zero, softmax's only=), which only make it fast and lean
+# enough to train a GPT in pure Python; a first read may skim them. None of
+# them changes the math: with the sketch (and a dot product a.b written with
+# * and +) the gradients come out the same but for rounding in the last
+# bits, only slower and with more memory. Each changes one part of the
+# sketch (the search grows the most):
 #
 # - Dot nodes. A linear layer is nothing but dot products, so that is where
 #   most of the arithmetic happens. Written with * and +, a.b of length n
@@ -426,8 +428,8 @@ def vsum(values):
 # Values and every operation is recorded in the graph. Validation and sampling
 # need only the numbers: fed plain floats, the very same functions do the
 # very same float operations in the same order, so they give the same
-# numbers bit for bit, with no graph at all, in about a fifth of the time a
-# training position takes (forward and backward).
+# numbers bit for bit, with no graph at all, in a fifth to a quarter of the
+# time a training position takes (forward and backward).
 # Each helper below checks which kind of number it was given.
 
 class Matrix(list):
@@ -735,7 +737,8 @@ def train(model, optimizer, tokenizer, docs, config, first_step=0):
         # characters. Only those are needed, so a document is cut to
         # block_size characters before it is encoded (position_losses would
         # stop there anyway), and one that long or longer never predicts its
-        # final BOS: the model learns only how it starts.
+        # final BOS: the model never learns where it ends (and of a longer
+        # one, only how it starts).
         docs_now = [docs[j % len(docs)] for j in range(step * batch, (step + 1) * batch)]
         losses = [document_loss(model, tokenizer.encode(doc[:model.block_size])) for doc in docs_now]
         loss = vsum(losses) * (1 / batch)
