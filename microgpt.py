@@ -951,7 +951,7 @@ def help_formatter(prog):
     for a number os can tell.
     """
     try:
-        width = os.get_terminal_size().columns
+        width = os.get_terminal_size().columns or 80   # (a terminal may say 0)
     except OSError:   # standard output is not a terminal
         width = 80
     return argparse.HelpFormatter(prog, width=width - 2)

@@ -149,6 +149,14 @@ def test_help_fits_80_columns_off_a_terminal():
     assert max(len(line) for line in lines) >= 70   # it does use the width
 
 
+def test_help_takes_the_terminal_width_and_80_for_a_terminal_of_0(monkeypatch):
+    for columns, widest in ((60, 58), (0, 78)):
+        monkeypatch.setattr(os, 'get_terminal_size', lambda *_: os.terminal_size((columns, 24)))
+        lines = microgpt.make_parser().format_help().splitlines()
+        assert max(len(line) for line in lines) <= widest
+        assert max(len(line) for line in lines) >= widest - 10
+
+
 def test_the_command_line_does_not_import_shutil():
     """argparse's own width lookup would import shutil (with zlib, bz2 and lzma).
     -S -s -E: no site packages, whose start-up files may import it themselves."""
