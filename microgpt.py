@@ -471,8 +471,8 @@ def softmax(logits, only=None):
 
     Subtracting the largest score changes nothing (it cancels between top and
     bottom) but keeps every exponent at most 0, so exp() cannot overflow
-    however large the (finite) scores grow. With only=i, just p_i: the loss needs no
-    other probability, and so makes no product node for one.
+    however large the (finite) scores grow. With only=i, just p_i: the loss
+    needs no other probability, and so makes no product node for one.
     """
     if isinstance(logits[0], Value):
         max_z = max(z.data for z in logits)
@@ -498,7 +498,8 @@ def rmsnorm(x):
     if isinstance(x[0], Value):
         # The sum of squares as one dot node, x.x, holding the same tuple
         # twice (backward hands x_i its 2 x_i g in two halves, as two product
-        # nodes would). Its value is added left to right, like vsum's.
+        # nodes would). Its value comes from vsum, as on the float path below,
+        # so the two paths give the same bits.
         x = tuple(x)
         sum_squares = Value(vsum([xi.data * xi.data for xi in x]), (x, x), None)
     else:
@@ -514,9 +515,9 @@ def relu(x):
     so x_i itself can stand for its output; where x_i <= 0 the output is 0
     and passes no gradient back, so those all share one leaf, Value(0.0),
     and x_i drops out of the graph (the zero's own gradient piles up
-    unused). About half of the MLP's units are off
-    at the start of training, and more later: the search and backward never
-    reach the nodes that made them.
+    unused). About half of the MLP's units are off at the start of training,
+    and more later: the search and backward never reach the nodes that made
+    them.
     """
     if not isinstance(x[0], Value):
         return [max(0.0, xi) for xi in x]
@@ -954,7 +955,7 @@ def help_formatter(prog):
         width = os.get_terminal_size().columns or 80   # (a terminal may say 0)
     except OSError:   # standard output is not a terminal
         width = 80
-    return argparse.HelpFormatter(prog, width=width - 2)
+    return argparse.HelpFormatter(prog, width=width - 2)   # the margin argparse leaves
 
 
 def make_parser():
