@@ -16,8 +16,9 @@ the ones before it:
     7. Sampling     the model writes, one character at a time
 
 Stop after part 1 and you have read the whole algorithm. Part 2 is the program
-around it: the command line, what a run prints, saving and loading a model,
-and --explain. A learner may skip it.
+around it: reading the input, the command line, what a run prints, sampling
+with --top-k and --top-p, saving and loading a model, and --explain. A
+learner may skip it.
 
 Only the standard library is used. Importing this file trains, prints and
 reads nothing.
@@ -160,45 +161,27 @@ class Tokenizer:
 #         for child, d in zip(node._children, node._local_grads):
 #             child.grad += d * node.grad
 #
-# To rebuild the algorithm, the sketch is all you need. The real one below
-# is this plus four changes (section 5 adds a few more in the model's
-# helpers: the float copy of the weights, rmsnorm's x.x as one dot node,
-# relu's shared zero, softmax's only=), which only make it fast and lean
-# enough to train a GPT in pure Python; a first read may skim them. None of
-# them changes the math: with the sketch (and a dot product a.b written with
-# * and +) the gradients come out the same but for rounding in the last
-# bits, only slower and with more memory. Each changes one part of the
-# sketch (the search grows the most):
+# For example, take a = Value(2.0), b = Value(3.0) and c = a * b + a. That
+# is two nodes: a * b, with children a and b and local derivatives 3.0 and
+# 2.0, and the +, with children a * b and a and local derivatives 1 and 1.
+# c.backward() gives b.grad = 2.0 * 1 = 2.0 and a.grad = 3.0 * 1 + 1 = 4.0:
+# a was used twice, and its two shares add up (dc/da = b + 1).
 #
-# - Dot nodes. A linear layer is nothing but dot products, so that is where
-#   most of the arithmetic happens. Written with * and +, a.b of length n
-#   would be about 2n nodes. A dot node is one: its two children are the whole
-#   vectors a and b (tuples of Values), and it stores no local derivatives
-#   (its _local_grads is None), since d(a.b)/da_i is just b_i. dot(), after
-#   the class, makes one; section 5's linear() makes one per row of weights.
-#   That saves making, sorting and walking back through all those nodes.
-#   backward's loop gets a second branch, for dot nodes.
-# - Searching each vector once. backward() first sorts the graph (see
-#   _topological_order), and one vector feeds many dot nodes: a row of
-#   weights meets every position, a layer's input every row of weights.
-#   The search goes through each vector (each tuple) once, not once per dot
-#   node: a set holds the ids of the vectors it has gone through. (A row of
-#   weights is one tuple for the whole step; each linear() call makes its
-#   own tuple of its input, shared by that call's rows.) (For the nodes
-#   themselves, a mark on each node stands in for the sketch's visited set,
-#   as it is quicker to check, and leaves are not listed: they have nothing
-#   to pass on.)
-# - Pruning. Once backward() has passed a node's gradient on, it drops the
-#   node's children (`_children = None`). Every node that used it has done
-#   the same already, so nothing holds it any more and it is freed at once
-#   (on CPython, by reference counting; PyPy's collector frees it soon
-#   after): a training step's graph is freed as backward runs, instead of
-#   living on until the next step has built a second one. One line at the
-#   end of the loop. A Value whose graph is gone cannot be backpropagated
-#   through again; backward() says so.
-# - Skipping zeros. A node whose gradient is exactly 0 passes nothing on.
-#   (At position 0 attention has one score, whose weight is 1 whatever the
-#   score is, so the nodes that made the score get gradient 0 through it.)
+# To rebuild the algorithm, the sketch is all you need. The engine below is
+# the sketch plus four changes that only make it fast and lean enough to
+# train a GPT in pure Python. None changes the math (with the sketch the
+# gradients come out the same but for rounding in the last bits, only slower
+# and with more memory), and a first read may skip them. Each is explained
+# where it lives:
+#
+#     dot nodes       a.b as one node, not about 2n      in Value, after log()
+#     searching once  a shared vector is gone through once   _visit()
+#     pruning         the graph is freed as backward runs    backward()
+#     skipping zeros  a zero gradient passes nothing on      backward()
+#
+# (Section 5 adds a few of its own in the model's helpers: the float copy of
+# the weights, rmsnorm's x.x as one dot node, relu's shared zero, softmax's
+# only=. Each is explained there.)
 #
 # One more rule is for exactness. Floating-point addition is not associative:
 # (a + b) + c and a + (b + c) can differ in the last bit. So every sum here
@@ -217,17 +200,17 @@ class Value:
         self.data = data                  # the number itself
         self.grad = 0.0                   # d(loss)/d(this), filled in by backward()
         self._children = children         # the Values this one was computed from
-                                          # (for a dot node: its two vectors)
-        self._local_grads = local_grads   # d(this)/d(child), one per child (dot node: None)
+                                          # (a dot node, below: its two vectors)
+        self._local_grads = local_grads   # d(this)/d(child), one per child (a dot node: None)
         self._mark = None                 # for _topological_order, below
 
     # Each operation: its value, then its local derivatives. A plain number on
     # the right is a constant: it gets no node, as nothing needs its gradient.
     # Only what the model uses is here: Value + Value, Value * Value, -Value,
-    # and a Value +, *, / or ** a number. Anything else (number + Value,
-    # Value - Value, sum() of Values: use vsum) raises TypeError. exp takes a
-    # shift c and gives e^(a-c) as one node: softmax (section 5) needs
-    # e^(z - max z).
+    # and a Value +, *, / or ** a number. Any other arithmetic (number +
+    # Value, Value - Value, sum() of Values: use vsum) raises TypeError. exp
+    # takes a shift c and gives e^(a-c) as one node: softmax (section 5)
+    # needs e^(z - max z).
 
     def __add__(self, other):             # d(a+b)/da = 1, d(a+b)/db = 1
         if isinstance(other, Value):
@@ -254,6 +237,16 @@ class Value:
 
     def log(self):                        # d(ln a)/da = 1/a
         return Value(math.log(self.data), (self,), (1 / self.data,))
+
+    # One more kind of node, the dot node, is the first speed-up. A linear
+    # layer is nothing but dot products, so that is where most of the
+    # arithmetic happens. Written with * and +, a.b of length n would be about
+    # 2n nodes. A dot node is one: its two children are the whole vectors a
+    # and b (tuples of Values), and it stores no local derivatives (its
+    # _local_grads is None), since d(a.b)/da_i is just b_i. That saves making,
+    # sorting and walking back through all those nodes. dot(), after the
+    # class, makes one; section 5's linear() makes one per row of weights. The
+    # search and backward() below each have a branch for them.
 
     def _topological_order(self):
         """The nodes below self and self, each listed after its children.
@@ -283,10 +276,14 @@ class Value:
     def _visit(self, mark, searched, order):
         """The search from this node: each child not yet visited, then the node.
 
-        One vector often feeds many dot nodes: a row of weights meets every
-        position, a layer's input every row of weights. The first visit of a
-        vector reaches all of it, so each vector (a tuple, known by its id)
-        is gone through only once.
+        Searching once, the second speed-up: one vector often feeds many dot
+        nodes. A row of weights meets every position (it is the same tuple for
+        the whole run), and a layer's input every row of weights (linear()
+        makes one tuple of it, shared by that call's rows). The first visit of
+        a vector reaches all of it, so each vector (a tuple, known by its id)
+        is gone through only once, not once per dot node. (For the nodes
+        themselves, a mark stands in for the sketch's visited set, as it is
+        quicker to check.)
         """
         self._mark = mark
         if self._local_grads is None:            # a dot node: its vectors, b first
@@ -305,14 +302,26 @@ class Value:
     def _visit_each(children, mark, searched, order):
         """_visit() each of children, last first, that is not a leaf or visited."""
         for child in reversed(children):
-            if not child._children:              # () for a leaf, None if freed
+            if not child._children:              # empty: a leaf's () or a freed node's None
                 if child._children is None:
                     raise RuntimeError('backward() has already run through part of this graph')
             elif child._mark is not mark:
                 child._visit(mark, searched, order)
 
     def backward(self):
-        """Add d(self)/d(v) into v.grad for every Value v below self."""
+        """Add d(self)/d(v) into v.grad for every Value v below self.
+
+        The sketch's loop, plus the last two speed-ups. Skipping zeros: a
+        node whose gradient is exactly 0 passes nothing on. (At position 0,
+        attention's one score gets weight 1 whatever it is, so what made the
+        score gets gradient 0.) Pruning: once a node has passed its gradient
+        on, it drops its children. Every node that used it has done so
+        already, so nothing holds it any more and it is freed at once (on
+        CPython by reference counting, on PyPy soon after by its collector):
+        a step's graph is freed as backward runs, rather than living on
+        until the next step has built a second one. So a graph can be
+        backpropagated through only once; the search says so if asked again.
+        """
         order = self._topological_order()
         self.grad = 1.0
         while order:
@@ -814,10 +823,11 @@ def sample(model, tokenizer, rng, temperature, prefix='', keep=None):
 
 
 # That is the whole algorithm. A run puts it together in this order (run(),
-# in part 2, does just this, with a display around it). One random
-# generator, seeded once, makes every random choice in the same order each
-# time, so a seed fixes the run: the shuffle, then the initial weights, then
-# (training draws nothing) the samples.
+# in part 2, does the same with a display around it, and also measures the
+# validation loss before training, on at most --val-docs held-out documents).
+# One random generator, seeded once, makes every random choice in the same
+# order each time, so a seed fixes the run: the shuffle, then the initial
+# weights, then (training draws nothing) the samples.
 #
 #     import random
 #     config = Config()
@@ -843,7 +853,8 @@ def sample(model, tokenizer, rng, temperature, prefix='', keep=None):
 # Everything from here on is plumbing: reading the input safely, the command
 # line, what a run prints, saving and loading a model, sampling with --top-k
 # and --top-p, and --explain. The algorithm is all above; a learner may stop
-# here.
+# here. (Part 2's own imports are here too, so part 1 reads with only its
+# three.)
 
 import argparse
 import gc
