@@ -172,7 +172,7 @@ class Tokenizer:
 # train a GPT in pure Python. None changes the math (with the sketch the
 # gradients come out the same but for rounding in the last bits, only slower
 # and with more memory), and a first read may skip them. Each is explained
-# where it lives:
+# where it lives, in a comment that starts "Speed-up":
 #
 #     dot nodes       a.b as one node, not about 2n      in Value, after log()
 #     searching once  a shared vector is gone through once   _visit()
@@ -181,7 +181,7 @@ class Tokenizer:
 #
 # (Section 5 adds a few of its own in the model's helpers: the float copy of
 # the weights, rmsnorm's x.x as one dot node, relu's shared zero, softmax's
-# only=. Each is explained there.)
+# only=. Each is marked "Speed-up" there too.)
 #
 # One more rule is for exactness. Floating-point addition is not associative:
 # (a + b) + c and a + (b + c) can differ in the last bit. So every sum here
@@ -238,15 +238,15 @@ class Value:
     def log(self):                        # d(ln a)/da = 1/a
         return Value(math.log(self.data), (self,), (1 / self.data,))
 
-    # One more kind of node, the dot node, is the first speed-up. A linear
-    # layer is nothing but dot products, so that is where most of the
-    # arithmetic happens. Written with * and +, a.b of length n would be about
-    # 2n nodes. A dot node is one: its two children are the whole vectors a
-    # and b (tuples of Values), and it stores no local derivatives (its
-    # _local_grads is None), since d(a.b)/da_i is just b_i. That saves making,
-    # sorting and walking back through all those nodes. dot(), after the
-    # class, makes one; section 5's linear() makes one per row of weights. The
-    # search and backward() below each have a branch for them.
+    # Speed-up: the dot node, one more kind of node. A linear layer is nothing
+    # but dot products, so that is where most of the arithmetic happens.
+    # Written with * and +, a.b of length n would be about 2n nodes. A dot node
+    # is one: its two children are the whole vectors a and b (tuples of
+    # Values), and it stores no local derivatives (its _local_grads is None),
+    # since d(a.b)/da_i is just b_i. That saves making, sorting and walking
+    # back through all those nodes. dot(), after the class, makes one; the
+    # model's linear() makes one per row of weights. The search and backward()
+    # below each have a branch for them.
 
     def _topological_order(self):
         """The nodes below self and self, each listed after its children.
@@ -276,14 +276,14 @@ class Value:
     def _visit(self, mark, searched, order):
         """The search from this node: each child not yet visited, then the node.
 
-        Searching once, the second speed-up: one vector often feeds many dot
-        nodes. A row of weights meets every position (it is the same tuple for
-        the whole run), and a layer's input every row of weights (linear()
-        makes one tuple of it, shared by that call's rows). The first visit of
-        a vector reaches all of it, so each vector (a tuple, known by its id)
-        is gone through only once, not once per dot node. (For the nodes
-        themselves, a mark stands in for the sketch's visited set, as it is
-        quicker to check.)
+        Speed-up, searching once: one vector often feeds many dot nodes. A row
+        of weights meets every position (it is the same tuple for the whole
+        run), and a layer's input every row of weights (linear() makes one
+        tuple of it, shared by that call's rows). The first visit of a vector
+        reaches all of it, so each vector (a tuple, known by its id) is gone
+        through only once, not once per dot node. (For the nodes themselves, a
+        mark stands in for the sketch's visited set, as it is quicker to
+        check.)
         """
         self._mark = mark
         if self._local_grads is None:            # a dot node: its vectors, b first
@@ -311,16 +311,16 @@ class Value:
     def backward(self):
         """Add d(self)/d(v) into v.grad for every Value v below self.
 
-        The sketch's loop, plus the last two speed-ups. Skipping zeros: a
-        node whose gradient is exactly 0 passes nothing on. (At position 0,
+        The sketch's loop, plus two speed-ups. Speed-up, skipping zeros: a node
+        whose gradient is exactly 0 passes nothing on. (At position 0,
         attention's one score gets weight 1 whatever it is, so what made the
-        score gets gradient 0.) Pruning: once a node has passed its gradient
-        on, it drops its children. Every node that used it has done so
+        score gets gradient 0.) Speed-up, pruning: once a node has passed its
+        gradient on, it drops its children. Every node that used it has done so
         already, so nothing holds it any more and it is freed at once (on
-        CPython by reference counting, on PyPy soon after by its collector):
-        a step's graph is freed as backward runs, rather than living on
-        until the next step has built a second one. So a graph can be
-        backpropagated through only once; the search says so if asked again.
+        CPython by reference counting, on PyPy soon after by its collector): a
+        step's graph is freed as backward runs, rather than living on until the
+        next step has built a second one. So a graph can be backpropagated
+        through only once; the search says so if asked again.
         """
         order = self._topological_order()
         self.grad = 1.0
@@ -444,11 +444,11 @@ def vsum(values):
 class Matrix(list):
     """A weight matrix: a list of rows, each a tuple of Values (the parameters).
 
-    .numbers holds the same weights as plain floats. Multiplying two lists of
-    floats runs in C, while reading .data from every Value is a Python step
-    each, so linear() multiplies with these, up to about twice as fast (a
-    whole training step gains much less, as backward is untouched). The copy
-    is taken when the matrix is made and again at the start of every document
+    Speed-up: .numbers holds the same weights as plain floats. Multiplying two
+    lists of floats runs in C, while reading .data from every Value is a Python
+    step each, so linear() multiplies with these, up to about twice as fast (a
+    whole training step gains much less, as backward is untouched). The copy is
+    taken when the matrix is made and again at the start of every document
     (GPT.new_cache), as weights change only between steps, in the optimizer.
     """
     __slots__ = ('numbers',)
@@ -466,9 +466,11 @@ def linear(x, w):
     if not isinstance(x[0], Value):   # plain floats: just the numbers
         return [sum(map(mul, row, x)) for row in w.numbers]
     # Each row's dot node: its vectors are the row and x (None: no local
-    # derivatives to keep), its value computed from the floats (w.numbers, as
-    # copied at the start of the document). x becomes one tuple, which every
-    # row's node then shares, so that backward's search goes through it once.
+    # derivatives to keep). Speed-up: it is made here, not by dot(), so that
+    # its value comes from the float copy (w.numbers, as copied at the start of
+    # the document), where dot() would read .data from every Value. x becomes
+    # one tuple, which every row's node then shares, so that backward's search
+    # goes through it once.
     x = tuple(x)
     x_numbers = [xi.data for xi in x]
     return [Value(sum(map(mul, row_numbers, x_numbers)), (row, x), None)
@@ -480,8 +482,8 @@ def softmax(logits, only=None):
 
     Subtracting the largest score changes nothing (it cancels between top and
     bottom) but keeps every exponent at most 0, so exp() cannot overflow
-    however large the (finite) scores grow. With only=i, just p_i: the loss
-    needs no other probability, and so makes no product node for one.
+    however large the (finite) scores grow. Speed-up: with only=i, just p_i.
+    The loss needs no other probability, and so makes no product node for one.
     """
     if isinstance(logits[0], Value):
         max_z = max(z.data for z in logits)
@@ -505,10 +507,10 @@ def rmsnorm(x):
     The 1e-5 keeps an all-zero x from dividing by zero.
     """
     if isinstance(x[0], Value):
-        # The sum of squares as one dot node, x.x, holding the same tuple
-        # twice (backward hands x_i its 2 x_i g in two halves, as two product
-        # nodes would). Its value comes from vsum, as on the float path below,
-        # so the two paths give the same bits.
+        # Speed-up: the sum of squares as one dot node, x.x, holding the same
+        # tuple twice (backward hands x_i its 2 x_i g in two halves, as two
+        # product nodes would). Its value comes from vsum, as on the float path
+        # below, so the two paths give the same bits.
         x = tuple(x)
         sum_squares = Value(vsum([xi.data * xi.data for xi in x]), (x, x), None)
     else:
@@ -520,13 +522,12 @@ def rmsnorm(x):
 def relu(x):
     """max(0, x_i) for each i.
 
-    On Values this makes no ReLU nodes. Where x_i > 0 the derivative is 1,
-    so x_i itself can stand for its output; where x_i <= 0 the output is 0
-    and passes no gradient back, so those all share one leaf, Value(0.0),
-    and x_i drops out of the graph (the zero's own gradient piles up
-    unused). About half of the MLP's units are off at the start of training,
-    and more later: the search and backward never reach the nodes that made
-    them.
+    Speed-up: on Values this makes no ReLU nodes. Where x_i > 0 the derivative
+    is 1, so x_i itself can stand for its output; where x_i <= 0 the output is
+    0 and passes no gradient back, so those all share one leaf, Value(0.0), and
+    x_i drops out of the graph (the zero's own gradient piles up unused). About
+    half of the MLP's units are off at the start of training, and more later:
+    the search and backward never reach the nodes that made them.
     """
     if not isinstance(x[0], Value):
         return [max(0.0, xi) for xi in x]
