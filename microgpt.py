@@ -138,7 +138,8 @@ class Tokenizer:
 # how much the loss would change if that one number were nudged. A Value is a
 # number that remembers how it was made: the Values it was computed from (its
 # children) and the local derivative of the operation with respect to each.
-# backward() then applies the chain rule, from the loss down to the leaves:
+# backward() then applies the chain rule, from the loss down to the leaves
+# (the Values made from no others: the parameters, say):
 #
 #     child.grad += local_derivative * node.grad
 #
@@ -167,7 +168,8 @@ class Tokenizer:
 # c.backward() gives b.grad = 2.0 * 1 = 2.0 and a.grad = 3.0 * 1 + 1 = 4.0:
 # a was used twice, and its two shares add up (dc/da = b + 1).
 #
-# To rebuild the algorithm, the sketch is all you need. The engine below is
+# To rebuild the algorithm, the sketch is all you need (with every dot
+# product, in section 5 too, written with * and +). The engine below is
 # the sketch plus four changes that only make it fast and lean enough to
 # train a GPT in pure Python. None changes the math (with the sketch the
 # gradients come out the same but for rounding in the last bits, only slower
@@ -314,13 +316,13 @@ class Value:
         The sketch's loop, plus two speed-ups. Speed-up, skipping zeros: a node
         whose gradient is exactly 0 passes nothing on. (At position 0,
         attention's one score gets weight 1 whatever it is, so what made the
-        score gets gradient 0.) Speed-up, pruning: once a node has passed its
-        gradient on, it drops its children. Every node that used it has done so
-        already, so nothing holds it any more and it is freed at once (on
-        CPython by reference counting, on PyPy soon after by its collector): a
-        step's graph is freed as backward runs, rather than living on until the
-        next step has built a second one. So a graph can be backpropagated
-        through only once; the search says so if asked again.
+        score gets gradient 0 through it.) Speed-up, pruning: once a node has
+        passed its gradient on, it drops its children. Every node that used it
+        has done so already, so nothing holds it any more and it is freed at
+        once (on CPython by reference counting, on PyPy soon after by its
+        collector): a step's graph is freed as backward runs, rather than
+        living on until the next step has built a second one. So a graph can be
+        backpropagated through only once; the search says so if asked again.
         """
         order = self._topological_order()
         self.grad = 1.0
@@ -342,7 +344,8 @@ class Value:
 def dot(a, b):
     """The dot product of two vectors: one dot node for Values, a float for floats.
 
-    The products are added with sum(), which runs in C, as in linear(). Up to
+    The products are added with sum() (on Values, of a generator that reads
+    each .data in Python; linear() multiplies float lists in C instead). Up to
     Python 3.11 sum() adds left to right; from 3.12 on it rounds a little more
     carefully, so a run's last bits differ between 3.11 and 3.12 (in every
     run we have compared, not by enough to change a printed digit).
@@ -392,6 +395,9 @@ def vsum(values):
 #         return wo (out_0, out_1, ...)             the heads end to end, mixed by wo
 #     mlp(x):  fc2 relu(fc1 x)
 #
+# The MLP (multilayer perceptron) is two linear layers with a ReLU,
+# max(0, x), between them.
+#
 # wte and wpe are the token and position embeddings (a row of n_embd numbers
 # per token and per position), lm_head turns the last x into one logit per
 # token, and every other w is a square matrix but fc1 and fc2, which widen
@@ -419,14 +425,13 @@ def vsum(values):
 #   the embeddings and the residual stream are sums that can drift in size;
 #   each reads its input at a root-mean-square of 1, which keeps training
 #   stable.
-# - Unlike GPT-2: RMSNorm instead of LayerNorm (no mean to subtract), and
-#   with no gain to learn either; no biases; ReLU instead of GELU; lm_head
-#   its own matrix rather than wte reused; no norm between the last block
-#   and lm_head, and one more rmsnorm right after the embeddings. Each is
-#   simpler; at this size the model trains well without what they leave
-#   out. (In the first block that means rmsnorm twice in a row; the second
-#   changes almost nothing, since its input already has a root-mean-square
-#   of about 1.)
+# - Unlike GPT-2: RMSNorm instead of LayerNorm (no mean to subtract), and with
+#   no gain to learn either; no biases; ReLU instead of GELU (a smoothed ReLU);
+#   lm_head its own matrix rather than wte reused; no norm between the last
+#   block and lm_head, and one more rmsnorm right after the embeddings. Each is
+#   simpler; at this size the model trains well without what they leave out.
+#   (In the first block that means rmsnorm twice in a row; the second changes
+#   almost nothing, since its input already has a root-mean-square of about 1.)
 # - The MLP widens to 4 n_embd, as in the original transformer, to give each
 #   position room to compute before narrowing back to the stream.
 # - The weights start as small noise (std 0.08): small, so the first logits
@@ -1048,6 +1053,8 @@ def check_settings(c, args):
         if bad:
             raise InputError(message)
     # Every weight is a Value of about 100 bytes: 10^8 of them would not fit.
+    # (This counts the weights the settings fix; wte's and lm_head's also
+    # depend on the vocabulary, which the data has not told yet.)
     if 12 * c.n_embd * c.n_embd * c.n_layer + c.block_size * c.n_embd > 10 ** 8:
         raise InputError(f'a model with --n-embd {c.n_embd}, --n-layer {c.n_layer} and '
                          f'--block-size {c.block_size} would not fit in memory')
