@@ -158,7 +158,7 @@ class Tokenizer:
 #             order.append(node)
 #     visit(loss)
 #     loss.grad = 1
-#     for node in reversed(order):       # the loss first, the leaves last
+#     for node in reversed(order):       # the loss first; a node after all its users
 #         for child, d in zip(node._children, node._local_grads):
 #             child.grad += d * node.grad
 #
@@ -168,13 +168,13 @@ class Tokenizer:
 # c.backward() gives b.grad = 2.0 * 1 = 2.0 and a.grad = 3.0 * 1 + 1 = 4.0:
 # a was used twice, and its two shares add up (dc/da = b + 1).
 #
-# To rebuild the algorithm, the sketch is all you need (with every dot
-# product, in section 5 too, written with * and +). The engine below is
-# the sketch plus four changes that only make it fast and lean enough to
-# train a GPT in pure Python. None changes the math (with the sketch the
-# gradients come out the same but for rounding in the last bits, only slower
-# and with more memory), and a first read may skip them. Each is explained
-# where it lives, in a comment that starts "Speed-up":
+# To rebuild the algorithm, the sketch and the operations below are all you
+# need (with every dot product, in section 5 too, written with * and +). The
+# engine below is the sketch plus four changes that only make it fast and lean
+# enough to train a GPT in pure Python. None changes the math (with the sketch
+# the gradients come out the same but for rounding in the last bits, only
+# slower and with more memory), and a first read may skip them. Each is
+# explained where it lives, in a comment that starts "Speed-up":
 #
 #     dot nodes       a.b as one node, not about 2n      in Value, after log()
 #     searching once  a shared vector is gone through once   _visit()
@@ -190,7 +190,10 @@ class Tokenizer:
 # is computed one fixed way: vsum() adds left to right, dot() uses sum(), a
 # gradient gathers its contributions in the order backward() meets them.
 # With one way fixed for the graph and for plain floats, section 5 can
-# compute the very same numbers, to the last bit, without any graph.
+# compute the very same numbers, to the last bit, without any graph. This
+# does not help the model learn; it makes the program checkable: two ways of
+# computing the same numbers that must agree to the last bit catch a slip in
+# either.
 
 class Value:
     """A number in the computation graph."""
@@ -313,16 +316,19 @@ class Value:
     def backward(self):
         """Add d(self)/d(v) into v.grad for every Value v below self.
 
-        The sketch's loop, plus two speed-ups. Speed-up, skipping zeros: a node
-        whose gradient is exactly 0 passes nothing on. (At position 0,
-        attention's one score gets weight 1 whatever it is, so what made the
-        score gets gradient 0 through it.) Speed-up, pruning: once a node has
-        passed its gradient on, it drops its children. Every node that used it
-        has done so already, so nothing holds it any more and it is freed at
-        once (on CPython by reference counting, on PyPy soon after by its
-        collector): a step's graph is freed as backward runs, rather than
-        living on until the next step has built a second one. So a graph can be
-        backpropagated through only once; the search says so if asked again.
+        The sketch's loop, plus two speed-ups.
+
+        Speed-up, skipping zeros: a node whose gradient is exactly 0 passes
+        nothing on. (At position 0, attention's one score gets weight 1
+        whatever it is, so what made the score gets gradient 0 through it.)
+
+        Speed-up, pruning: once a node has passed its gradient on, it drops
+        its children. Every node that used it has done so already, so nothing
+        holds it any more and it is freed at once (on CPython by reference
+        counting, on PyPy soon after by its collector): a step's graph is
+        freed as backward runs, rather than living on until the next step has
+        built a second one. So a graph can be backpropagated through only
+        once; the search says so if asked again.
         """
         order = self._topological_order()
         self.grad = 1.0
@@ -362,8 +368,8 @@ def vsum(values):
     """values[0] + values[1] + ..., added left to right: a float for floats
     (0.0 for no values), and for Values one node, each local derivative 1.
 
-    A chain of + nodes, from 0.0 on, would add in the same order, so the one
-    node saves nodes without changing a bit.
+    A chain of + nodes, values[0] + values[1] + ..., would add in the same
+    order, so the one node saves nodes without changing a bit.
     """
     values = tuple(values)
     if values and isinstance(values[0], Value):
@@ -402,7 +408,13 @@ def vsum(values):
 # per token and per position), lm_head turns the last x into one logit per
 # token, and every other w is a square matrix but fc1 and fc2, which widen
 # to 4 n_embd and back. The x carried from block to block is the residual
-# stream.
+# stream. With the default settings and the 26 letters (27 tokens with BOS):
+#
+#     wte, lm_head   27 x 16        wpe            16 x 16 (block_size rows)
+#     wq, wk, wv, wo 16 x 16        fc1, fc2       64 x 16 and 16 x 64
+#     4 heads of head_dim 4: each reads 4 of q's, k's and v's 16 numbers
+#
+# 4,192 weights in all.
 #
 # The query q says what this position is looking for, a key k_t what position
 # t offers, and the value v_t what it hands over if chosen: attention is a
@@ -471,11 +483,11 @@ def linear(x, w):
     if not isinstance(x[0], Value):   # plain floats: just the numbers
         return [sum(map(mul, row, x)) for row in w.numbers]
     # Each row's dot node: its vectors are the row and x (None: no local
-    # derivatives to keep). Speed-up: it is made here, not by dot(), so that
-    # its value comes from the float copy (w.numbers, as copied at the start of
-    # the document), where dot() would read .data from every Value. x becomes
-    # one tuple, which every row's node then shares, so that backward's search
-    # goes through it once.
+    # derivatives to keep). x becomes one tuple, which every row's node then
+    # shares, so that backward's search goes through it once.
+    # Speed-up: the nodes are made here, not by dot(), so that their values
+    # come from the float copy (w.numbers, as copied at the start of the
+    # document), where dot() would read .data from every Value.
     x = tuple(x)
     x_numbers = [xi.data for xi in x]
     return [Value(sum(map(mul, row_numbers, x_numbers)), (row, x), None)
@@ -487,8 +499,10 @@ def softmax(logits, only=None):
 
     Subtracting the largest score changes nothing (it cancels between top and
     bottom) but keeps every exponent at most 0, so exp() cannot overflow
-    however large the (finite) scores grow. Speed-up: with only=i, just p_i.
-    The loss needs no other probability, and so makes no product node for one.
+    however large the (finite) scores grow.
+
+    Speed-up: with only=i, just p_i. The loss needs no other probability, and
+    so makes no product node for one.
     """
     if isinstance(logits[0], Value):
         max_z = max(z.data for z in logits)
@@ -509,7 +523,8 @@ def softmax(logits, only=None):
 def rmsnorm(x):
     """x rescaled to a root-mean-square of 1: x_i / sqrt(mean(x^2) + 1e-5).
 
-    The 1e-5 keeps an all-zero x from dividing by zero.
+    The 1e-5 keeps an all-zero x from dividing by zero (and leaves the
+    root-mean-square a hair under 1).
     """
     if isinstance(x[0], Value):
         # Speed-up: the sum of squares as one dot node, x.x, holding the same
@@ -657,7 +672,10 @@ class GPT:
 # position, -log(the probability it gave the token that really came next),
 # averaged over the positions. A model sure of every right token would score
 # 0; one guessing uniformly among V tokens scores log V (3.3 for 26 letters
-# and BOS).
+# and BOS). Why -log p: it is small when the right token got a high
+# probability and grows without bound as that probability goes to 0, so a
+# confident mistake costs the most; and since the log of a product is a sum,
+# the lowest mean loss is the highest probability of the whole document.
 #
 # A training step: the loss of the step's documents, backward() for the
 # gradients, and one Adam update of every parameter. The learning rate falls
