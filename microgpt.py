@@ -185,15 +185,11 @@ class Tokenizer:
 # the weights, rmsnorm's x.x as one dot node, relu's shared zero, softmax's
 # only=. Each is marked "Speed-up" there too.)
 #
-# One more rule is for exactness. Floating-point addition is not associative:
+# One more rule is for exactness. Float addition is not associative:
 # (a + b) + c and a + (b + c) can differ in the last bit. So every sum here
-# is computed one fixed way: vsum() adds left to right, dot() uses sum(), a
-# gradient gathers its contributions in the order backward() meets them.
-# With one way fixed for the graph and for plain floats, section 5 can
-# compute the very same numbers, to the last bit, without any graph. This
-# does not help the model learn; it makes the program checkable: two ways of
-# computing the same numbers that must agree to the last bit catch a slip in
-# either.
+# is done one fixed way: vsum() left to right, dot() with sum(), a gradient
+# in the order backward() meets its shares. Then the float path of section 5
+# gives the graph's numbers to the last bit, and each path checks the other.
 
 class Value:
     """A number in the computation graph."""
@@ -243,15 +239,12 @@ class Value:
     def log(self):                        # d(ln a)/da = 1/a
         return Value(math.log(self.data), (self,), (1 / self.data,))
 
-    # Speed-up: the dot node, one more kind of node. A linear layer is nothing
-    # but dot products, so that is where most of the arithmetic happens.
-    # Written with * and +, a.b of length n would be about 2n nodes. A dot node
-    # is one: its two children are the whole vectors a and b (tuples of
-    # Values), and it stores no local derivatives (its _local_grads is None),
-    # since d(a.b)/da_i is just b_i. That saves making, sorting and walking
-    # back through all those nodes. dot(), after the class, makes one; the
-    # model's linear() makes one per row of weights. The search and backward()
-    # below each have a branch for them.
+    # Speed-up: the dot node. a.b written with * and + would be about 2n
+    # nodes; a dot node is one, whose two children are the vectors a and b
+    # (tuples of Values) and whose _local_grads is None, as d(a.b)/da_i is
+    # just b_i. Linear layers are all dot products, so this saves most of the
+    # nodes a step would make, sort and walk back through. dot(), after the
+    # class, makes one; the search and backward() have a branch for them.
 
     def _topological_order(self):
         """The nodes below self and self, each listed after its children.
@@ -266,9 +259,9 @@ class Value:
         """
         if self._children is None:
             raise RuntimeError('backward() has already run through this graph and freed it')
-        # The search recurses once per level of the graph (two calls): the GPT
-        # is shallow, but a chain of about 500 additions would pass Python's
-        # default limit of 1000 calls. (The limit is the whole process's.)
+        # The search goes two Python calls deeper per level of the graph: the
+        # GPT is shallow, but a chain of about 500 additions would pass
+        # Python's default limit of 1000 nested calls. (The limit is the whole process's.)
         sys.setrecursionlimit(max(sys.getrecursionlimit(), 10_000))
         order = []
         # Each search marks the nodes it visits with a mark of its own, so old
@@ -281,14 +274,12 @@ class Value:
     def _visit(self, mark, searched, order):
         """The search from this node: each child not yet visited, then the node.
 
-        Speed-up, searching once: one vector often feeds many dot nodes. A row
-        of weights meets every position (it is the same tuple for the whole
-        run), and a layer's input every row of weights (linear() makes one
-        tuple of it, shared by that call's rows). The first visit of a vector
-        reaches all of it, so each vector (a tuple, known by its id) is gone
-        through only once, not once per dot node. (For the nodes themselves, a
-        mark stands in for the sketch's visited set, as it is quicker to
-        check.)
+        Speed-up, searching once: a vector is often shared by many dot nodes
+        (a row of weights by every position, a layer's input by every row), so
+        the search goes through each tuple once, noting its id in searched.
+        Skipping it later is safe: all of it has been listed by then, as the
+        graph has no cycles. (A mark on each node stands in for the sketch's
+        visited set: it is quicker to check.)
         """
         self._mark = mark
         if self._local_grads is None:            # a dot node: its vectors, b first
@@ -323,12 +314,11 @@ class Value:
         whatever it is, so what made the score gets gradient 0 through it.)
 
         Speed-up, pruning: once a node has passed its gradient on, it drops
-        its children. Every node that used it has done so already, so nothing
-        holds it any more and it is freed at once (on CPython by reference
-        counting, on PyPy soon after by its collector): a step's graph is
-        freed as backward runs, rather than living on until the next step has
-        built a second one. So a graph can be backpropagated through only
-        once; the search says so if asked again.
+        its children. Everything that used it has done so already, so nothing
+        holds it and it is freed at once, by reference counting (on PyPy, by
+        its collector soon after): a step's graph is freed as backward runs,
+        instead of living on until the next step has built a second one. (So a graph can be walked back only once; the
+        search says so if asked again.)
         """
         order = self._topological_order()
         self.grad = 1.0
@@ -435,8 +425,8 @@ def vsum(values):
 #   the start, and a block that has learned nothing yet adds only a little.
 # - rmsnorm before the first layer and before each attention and each MLP:
 #   the embeddings and the residual stream are sums that can drift in size;
-#   each reads its input at a root-mean-square of 1, which keeps training
-#   stable.
+#   each reads its input at a root-mean-square of about 1, which keeps
+#   training stable.
 # - Unlike GPT-2: RMSNorm instead of LayerNorm (no mean to subtract), and with
 #   no gain to learn either; no biases; ReLU instead of GELU (a smoothed ReLU);
 #   lm_head its own matrix rather than wte reused; no norm between the last
@@ -461,12 +451,11 @@ def vsum(values):
 class Matrix(list):
     """A weight matrix: a list of rows, each a tuple of Values (the parameters).
 
-    Speed-up: .numbers holds the same weights as plain floats. Multiplying two
-    lists of floats runs in C, while reading .data from every Value is a Python
-    step each, so linear() multiplies with these, up to about twice as fast (a
-    whole training step gains much less, as backward is untouched). The copy is
-    taken when the matrix is made and again at the start of every document
-    (GPT.new_cache), as weights change only between steps, in the optimizer.
+    Speed-up: .numbers holds the same weights as floats, so that linear()
+    can multiply them in C instead of reading .data from each Value (its
+    forward gets up to twice as fast; backward, untouched, is most of a step).
+    The copy is taken when the matrix is made and again by GPT.new_cache at
+    the start of every document: weights change only between steps.
     """
     __slots__ = ('numbers',)
 
@@ -527,10 +516,9 @@ def rmsnorm(x):
     root-mean-square a hair under 1).
     """
     if isinstance(x[0], Value):
-        # Speed-up: the sum of squares as one dot node, x.x, holding the same
-        # tuple twice (backward hands x_i its 2 x_i g in two halves, as two
-        # product nodes would). Its value comes from vsum, as on the float path
-        # below, so the two paths give the same bits.
+        # Speed-up: the sum of squares as one dot node x.x (the same tuple
+        # twice; backward hands x_i its 2 x_i g in two halves). Its value
+        # comes from vsum, as on the float path, for the same bits.
         x = tuple(x)
         sum_squares = Value(vsum([xi.data * xi.data for xi in x]), (x, x), None)
     else:
@@ -542,12 +530,11 @@ def rmsnorm(x):
 def relu(x):
     """max(0, x_i) for each i.
 
-    Speed-up: on Values this makes no ReLU nodes. Where x_i > 0 the derivative
-    is 1, so x_i itself can stand for its output; where x_i <= 0 the output is
-    0 and passes no gradient back, so those all share one leaf, Value(0.0), and
-    x_i drops out of the graph (the zero's own gradient piles up unused). About
-    half of the MLP's units are off at the start of training, and more later:
-    the search and backward never reach the nodes that made them.
+    Speed-up: on Values it makes no nodes. An x_i > 0 (derivative 1) stands
+    for its own output; every x_i <= 0 becomes one shared leaf, Value(0.0)
+    (derivative 0, and its own gradient piles up unused), so x_i and the
+    nodes that made it drop out of the graph. About half of the MLP's units
+    are off at the start of training, and more later.
     """
     if not isinstance(x[0], Value):
         return [max(0.0, xi) for xi in x]
