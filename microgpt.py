@@ -189,7 +189,8 @@ class Tokenizer:
 # (a + b) + c and a + (b + c) can differ in the last bit. So every sum here
 # is done one fixed way: vsum() left to right, dot() with sum(), a gradient
 # in the order backward() meets its shares. Then the float path of section 5
-# gives the graph's numbers to the last bit, and each path checks the other.
+# gives the graph's numbers to the last bit, so either can be checked
+# against the other.
 
 class Value:
     """A number in the computation graph."""
@@ -317,8 +318,9 @@ class Value:
         its children. Everything that used it has done so already, so nothing
         holds it and it is freed at once, by reference counting (on PyPy, by
         its collector soon after): a step's graph is freed as backward runs,
-        instead of living on until the next step has built a second one. (So a graph can be walked back only once; the
-        search says so if asked again.)
+        instead of living on until the next step has built a second one. (So
+        a graph can be walked back only once; the search says so if asked
+        again.)
         """
         order = self._topological_order()
         self.grad = 1.0
@@ -532,9 +534,9 @@ def relu(x):
 
     Speed-up: on Values it makes no nodes. An x_i > 0 (derivative 1) stands
     for its own output; every x_i <= 0 becomes one shared leaf, Value(0.0)
-    (derivative 0, and its own gradient piles up unused), so x_i and the
-    nodes that made it drop out of the graph. About half of the MLP's units
-    are off at the start of training, and more later.
+    (derivative 0, and its own gradient piles up unused), so x_i, the dot
+    node of fc1 that made it, drops out of the graph. About half of the MLP's
+    units are off at the start of training, and more later.
     """
     if not isinstance(x[0], Value):
         return [max(0.0, xi) for xi in x]
