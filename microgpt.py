@@ -176,7 +176,7 @@ class Tokenizer:
 # slower and with more memory), and a first read may skip them. Each is
 # explained where it lives, in a comment that starts "Speed-up":
 #
-#     dot nodes       a.b as one node, not about 2n      in Value, after log()
+#     dot nodes       a.b as one node, not about 2n          in Value, after log()
 #     searching once  a shared vector is gone through once   _visit()
 #     pruning         the graph is freed as backward runs    backward()
 #     skipping zeros  a zero gradient passes nothing on      backward()
@@ -204,7 +204,7 @@ class Value:
         self._children = children         # the Values this one was computed from
                                           # (a dot node, below: its two vectors)
         self._local_grads = local_grads   # d(this)/d(child), one per child (a dot node: None)
-        self._mark = None                 # for _topological_order, below
+        self._mark = None                 # for the search (_visit), below
 
     # Each operation: its value, then its local derivatives. A plain number on
     # the right is a constant: it gets no node, as nothing needs its gradient.
