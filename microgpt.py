@@ -26,6 +26,7 @@ reads nothing.
 
 import math
 import sys
+from itertools import compress
 from operator import mul
 
 
@@ -170,7 +171,7 @@ class Tokenizer:
 #
 # To rebuild the algorithm, the sketch and the operations below are all you
 # need (with every dot product, in section 5 too, written with * and +). The
-# engine below is the sketch plus four changes that only make it fast and lean
+# engine below is the sketch plus three changes that only make it fast and lean
 # enough to train a GPT in pure Python. None changes the math (with the sketch
 # the gradients come out the same but for rounding in the last bits, only
 # slower and with more memory), and a first read may skip them. Each is
@@ -179,11 +180,10 @@ class Tokenizer:
 #     dot nodes       a.b as one node, not about 2n          in Value, after log()
 #     searching once  a shared vector is gone through once   _visit()
 #     pruning         the graph is freed as backward runs    backward()
-#     skipping zeros  a zero gradient passes nothing on      backward()
 #
 # (Section 5 adds a few of its own in the model's helpers: the float copy of
-# the weights, rmsnorm's x.x as one dot node, relu's shared zero, softmax's
-# only=. Each is marked "Speed-up" there too.)
+# the weights, rmsnorm's x.x as one dot node, relu's zeros left out of fc2,
+# softmax's only=. Each is marked "Speed-up" there too.)
 #
 # One more rule is for exactness. Float addition is not associative:
 # (a + b) + c and a + (b + c) can differ in the last bit. So every sum here
@@ -209,15 +209,18 @@ class Value:
     # Each operation: its value, then its local derivatives. A plain number on
     # the right is a constant: it gets no node, as nothing needs its gradient.
     # Only what the model uses is here: Value + Value, Value * Value, -Value,
-    # and a Value +, *, / or ** a number. Any other arithmetic (number +
-    # Value, Value - Value, sum() of Values: use vsum) raises TypeError. exp
-    # takes a shift c and gives e^(a-c) as one node: softmax (section 5)
-    # needs e^(z - max z).
+    # a Value +, *, / or ** a number, and a number + a Value. Any other
+    # arithmetic (number * Value, Value - Value, sum() of Values: use vsum)
+    # raises TypeError. exp takes a shift c and gives e^(a-c) as one node:
+    # softmax (section 5) needs e^(z - max z).
 
     def __add__(self, other):             # d(a+b)/da = 1, d(a+b)/db = 1
         if isinstance(other, Value):
             return Value(self.data + other.data, (self, other), (1.0, 1.0))
         return Value(self.data + other, (self,), (1.0,))
+
+    def __radd__(self, c):                # c + a, c a number: the node of a + c
+        return self + c
 
     def __mul__(self, other):             # d(ab)/da = b, d(ab)/db = a
         if isinstance(other, Value):
@@ -308,11 +311,7 @@ class Value:
     def backward(self):
         """Add d(self)/d(v) into v.grad for every Value v below self.
 
-        The sketch's loop, plus two speed-ups.
-
-        Speed-up, skipping zeros: a node whose gradient is exactly 0 passes
-        nothing on. (At position 0, attention's one score gets weight 1
-        whatever it is, so what made the score gets gradient 0 through it.)
+        The sketch's loop, plus one speed-up.
 
         Speed-up, pruning: once a node has passed its gradient on, it drops
         its children. Everything that used it has done so already, so nothing
@@ -327,15 +326,14 @@ class Value:
         while order:
             node = order.pop()            # every node that used it is done
             g = node.grad
-            if g != 0.0:                  # a zero gradient passes nothing on
-                if node._local_grads is None:   # a dot node: its children are a and b
-                    a, b = node._children
-                    for ai, bi in zip(a, b):
-                        ai.grad += bi.data * g    # d(a.b)/da_i = b_i
-                        bi.grad += ai.data * g    # d(a.b)/db_i = a_i
-                else:
-                    for child, local_grad in zip(node._children, node._local_grads):
-                        child.grad += local_grad * g
+            if node._local_grads is None:   # a dot node: its children are a and b
+                a, b = node._children
+                for ai, bi in zip(a, b):
+                    ai.grad += bi.data * g    # d(a.b)/da_i = b_i
+                    bi.grad += ai.data * g    # d(a.b)/db_i = a_i
+            else:
+                for child, local_grad in zip(node._children, node._local_grads):
+                    child.grad += local_grad * g
             node._children = None         # pruning
 
 
@@ -445,9 +443,10 @@ def vsum(values):
 # The same code runs two ways. Training needs gradients, so it feeds the model
 # Values and every operation is recorded in the graph. Validation and sampling
 # need only the numbers: fed plain floats, the very same functions do the
-# very same float operations in the same order, so they give the same
-# numbers bit for bit, with no graph at all, in a fifth to a quarter of the
-# time a training position takes (forward and backward).
+# same float operations in the same order (but for leaving out relu's zeros,
+# which changes no bit), so they give the same numbers bit for bit, with no
+# graph at all, in a fifth to a quarter of the time a training position
+# takes (forward and backward).
 # Each helper below checks which kind of number it was given.
 
 class Matrix(list):
@@ -469,10 +468,41 @@ class Matrix(list):
         self.numbers = [[p.data for p in row] for row in self]
 
 
+def relu(x):
+    """max(0, x_i) for each i.
+
+    Speed-up: on Values relu makes no nodes. An x_i > 0 (derivative 1) stands
+    for its own output. An x_i <= 0 (derivative 0) becomes the constant 0.0,
+    a plain number, which passes no gradient back: x_i, the dot node of fc1
+    that made it, drops out of the graph, and linear() leaves the 0.0 out of
+    fc2's dot products. Half of the MLP's units are off at the start of
+    training, and nearly 9 in 10 by its end.
+    """
+    if not isinstance(x[0], Value):
+        return [max(0.0, xi) for xi in x]
+    return [xi if xi.data > 0 else 0.0 for xi in x]
+
+
 def linear(x, w):
-    """The matrix-vector product w x: the dot product of x with each row of w."""
-    if not isinstance(x[0], Value):   # plain floats: just the numbers
+    """The matrix-vector product w x: the dot product of x with each row of w.
+
+    x holds plain floats, or Values; after relu, Values and the constant 0.0.
+    If every item is a plain number, so is every output (from relu: every
+    unit off), and the residual stream adds them as constants.
+    """
+    is_value = [isinstance(xi, Value) for xi in x]
+    if not any(is_value):               # plain numbers: no nodes
         return [sum(map(mul, row, x)) for row in w.numbers]
+    rows, numbers = w, w.numbers
+    if not all(is_value):
+        # Speed-up: relu's zeros are left out, and with each its column of w.
+        # A 0 adds nothing to a sum or to a gradient, so the nodes get the
+        # same numbers, to the last bit, from shorter vectors: fc2's are 1/8
+        # as long by the end of training. (compress keeps the items whose
+        # is_value is True.)
+        x = compress(x, is_value)
+        rows = [tuple(compress(row, is_value)) for row in w]
+        numbers = [list(compress(row, is_value)) for row in w.numbers]
     # Each row's dot node: its vectors are the row and x (None: no local
     # derivatives to keep). x becomes one tuple, which every row's node then
     # shares, so that backward's search goes through it once.
@@ -482,7 +512,7 @@ def linear(x, w):
     x = tuple(x)
     x_numbers = [xi.data for xi in x]
     return [Value(sum(map(mul, row_numbers, x_numbers)), (row, x), None)
-            for row, row_numbers in zip(w, w.numbers)]
+            for row, row_numbers in zip(rows, numbers)]
 
 
 def softmax(logits, only=None):
@@ -527,21 +557,6 @@ def rmsnorm(x):
         sum_squares = vsum([xi * xi for xi in x])
     scale = (sum_squares / len(x) + 1e-5) ** -0.5
     return [xi * scale for xi in x]
-
-
-def relu(x):
-    """max(0, x_i) for each i.
-
-    Speed-up: on Values it makes no nodes. An x_i > 0 (derivative 1) stands
-    for its own output; every x_i <= 0 becomes one shared leaf, Value(0.0)
-    (derivative 0, and its own gradient piles up unused), so x_i, the dot
-    node of fc1 that made it, drops out of the graph. About half of the MLP's
-    units are off at the start of training, and more later.
-    """
-    if not isinstance(x[0], Value):
-        return [max(0.0, xi) for xi in x]
-    zero = Value(0.0)
-    return [xi if xi.data > 0 else zero for xi in x]
 
 
 class KVCache:
@@ -778,14 +793,13 @@ def validation_loss(model, tokenizer, docs):
     Per token, not per document: a long name holds more guesses, and counts
     for more than a short one.
     """
-    total, count = 0.0, 0
+    losses = []
     for doc in docs:
-        for loss in position_losses(model, tokenizer.encode(doc[:model.block_size]), graph=False):
-            total += loss
-            count += 1
+        losses += position_losses(model, tokenizer.encode(doc[:model.block_size]), graph=False)
+    total = vsum(losses)
     if not math.isfinite(total):
-        raise FloatingPointError(f'the validation loss became {total / count}')
-    return total / count
+        raise FloatingPointError(f'the validation loss became {total / len(losses)}')
+    return total / len(losses)
 
 
 # ----------------------------------------------------------------------------

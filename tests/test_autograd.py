@@ -76,10 +76,11 @@ def topological_order(root):
 # (name, function, a point to evaluate it at). Binary ops take two inputs.
 # Points keep away from poles, from log/pow domain edges and from relu's kink.
 # These are the operations a Value has: the model needs no more (a plain
-# number goes on the right, and division is by a number).
+# number goes on the right but for number + Value, and division is by a number).
 OPS = [
     ('a + b', lambda a, b: a + b, (1.37, -0.61)),
     ('a + number', lambda a: a + 2.5, (1.37,)),
+    ('number + a', lambda a: 2.5 + a, (1.37,)),
     ('a * b', lambda a, b: a * b, (1.37, -0.61)),
     ('a * number', lambda a: a * -3.0, (1.37,)),
     ('a / number', lambda a: a / 0.8, (1.37,)),
@@ -119,9 +120,9 @@ def test_op_forward_value_matches_float_math(name, fn, point):
 
 
 @pytest.mark.parametrize('expression', [
-    lambda a: a - a, lambda a: 2.5 + a, lambda a: 2.0 * a, lambda a: a / a,
+    lambda a: a - a, lambda a: 2.0 * a, lambda a: a / a,
     lambda a: 1.0 / a, lambda a: a ** a, lambda a: 1.0 - a,
-], ids=['a - b', 'number + a', 'number * a', 'a / b', 'number / a', 'a ** b', 'number - a'])
+], ids=['a - b', 'number * a', 'a / b', 'number / a', 'a ** b', 'number - a'])
 def test_an_operation_a_value_does_not_have_is_an_error_not_a_wrong_number(expression):
     """What the engine leaves out raises TypeError, rather than being computed
     without its gradient."""
@@ -404,8 +405,9 @@ def test_linear_gradient_and_value():
 
 
 def test_relu_of_a_layer_gradient_and_value():
-    """relu(w x), with units on and off: the ones that are off output exactly 0
-    and pass no gradient back, to x or to their row of weights."""
+    """w2 relu(w x), with units on and off: the ones that are off output the
+    constant 0.0 and pass no gradient back, to x or to their row of w; linear()
+    leaves them out of w2 x without changing a bit of its value."""
     rows, cols = 6, 3
     x0 = [0.9, -0.4, 0.3]
     rng = random.Random(4)
@@ -413,28 +415,45 @@ def test_relu_of_a_layer_gradient_and_value():
     # Keep every unit clear of the kink at 0, so finite differences see one side.
     pre = [sum(a * b for a, b in zip(row, x0)) for row in w0]
     assert min(abs(h) for h in pre) > 0.05 and any(h < 0 for h in pre) and any(h > 0 for h in pre)
+    w2 = matrix_of([[rng.uniform(-1, 1) for _ in range(rows)] for _ in range(2)])
 
     def build(vs):
         x, flat = vs[:cols], vs[cols:]
         w = as_matrix(tuple(flat[r * cols:(r + 1) * cols]) for r in range(rows))
-        out = relu(linear(x, w))
-        return dot(out, tuple(Value(0.5 + r) for r in range(rows))) + out[0] * out[-1]
+        out = linear(relu(linear(x, w)), w2)
+        return dot(out, out) + out[0]
     grads = check_gradients(build, x0 + [v for row in w0 for v in row])
     for r, h in enumerate(pre):
         row_grads = grads[cols + r * cols: cols + (r + 1) * cols]
         assert (h > 0) == any(g != 0.0 for g in row_grads), r
 
     expected = [max(0.0, h) for h in pre]
-    got = [g.data for g in relu(linear([Value(v) for v in x0], matrix_of(w0)))]
-    assert got == pytest.approx(expected, rel=1e-12)
-    assert got == relu(linear(x0, matrix_of(w0)))
+    got = relu(linear([Value(v) for v in x0], matrix_of(w0)))
+    assert [g.data if isinstance(g, Value) else g for g in got] == pytest.approx(expected, rel=1e-12)
+    assert [type(g) for g in got] == [Value if h > 0 else float for h in pre]
+    assert [g for g in got if not isinstance(g, Value)] == [0.0] * sum(h < 0 for h in pre)
+    # w2 times relu's output, with its zeros left out on Values, and every
+    # term there on floats: the same numbers, bit for bit.
+    on_values = linear(relu(linear([Value(v) for v in x0], matrix_of(w0))), w2)
+    on_floats = linear(relu(linear(x0, matrix_of(w0))), w2)
+    assert [y.data for y in on_values] == on_floats
 
 
 @pytest.mark.parametrize('xs', [[1.37, -0.61, 0.2], [-0.3, -2.0], [0.5, 4.0]],
                          ids=['mixed', 'all off', 'all on'])
 def test_relu_gradient_and_value(xs):
-    check_gradients(lambda vs: dot(relu(vs), tuple(Value(1.0 + i) for i in range(len(vs)))), xs)
-    assert [y.data for y in relu([Value(x) for x in xs])] == [max(0.0, x) for x in xs]
+    """relu, read by a linear layer as in the MLP, added to a residual: with
+    every unit off, the layer's outputs are constants, which the + takes."""
+    w = matrix_of([[1.0 + i for i in range(len(xs))], [0.5 - i for i in range(len(xs))]])
+
+    def build(vs):
+        out = linear(relu(vs), w)
+        residual = [vs[0] * 0.25, vs[-1] * -0.5]
+        return vsum([o + r for o, r in zip(out, residual)])
+    check_gradients(build, xs)
+    got = relu([Value(x) for x in xs])
+    assert [y.data if isinstance(y, Value) else y for y in got] == [max(0.0, x) for x in xs]
+    assert [isinstance(y, Value) for y in got] == [x > 0 for x in xs]
     assert relu(xs) == [max(0.0, x) for x in xs]
 
 
@@ -526,9 +545,9 @@ def test_backward_through_a_freed_shared_subgraph_raises():
         b.backward()
 
 
-def test_skipping_a_zero_gradient_changes_no_gradient():
-    """A node whose gradient is exactly 0 passes nothing on; the inputs it
-    shares with live branches get exactly the live branches' share."""
+def test_a_branch_whose_gradient_is_zero_changes_no_gradient():
+    """A node whose gradient is exactly 0 passes 0s on; the inputs it shares
+    with live branches get exactly the live branches' share."""
     def build(vs):
         a, b = vs
         dead = (a * b + 1.0) * 0.0            # its gradient is exactly 0

@@ -223,6 +223,48 @@ def test_whole_model_gradient_matches_finite_differences_for_every_parameter():
     assert not failures, f'{len(failures)} of {len(analytic)} gradients wrong, e.g. {failures[:5]}'
 
 
+def test_a_layer_whose_mlp_units_are_all_off_still_has_the_right_gradients():
+    """With layer 0's fc1 all zeros, every unit of its MLP is off at every
+    position (relu(0) = 0): relu gives only constants, fc2 adds constants to
+    the residual stream, and the rest of the model must still get its
+    finite-difference gradients, with the loss on Values equal, bit for bit,
+    to the loss on floats. (fc1 itself sits on relu's kink, so finite
+    differences cannot check it; fc1 and fc2 of that layer get 0.)"""
+    h, atol, rtol = 1e-6, 1e-8, 1e-6
+    docs = ['abc', 'cab', 'bca']
+    tok = Tokenizer(docs)
+    model = GPT(Config(n_layer=2, n_embd=8, n_head=2, block_size=8), tok.vocab_size, random.Random(5))
+    for row in model.state_dict['layer0.mlp_fc1']:
+        for p in row:
+            p.data = 0.0
+    tokens = tok.encode('cab')
+    loss = document_loss(model, tokens)
+
+    def loss_on_floats():
+        losses = position_losses(model, tokens, graph=False)
+        return microgpt.vsum(losses) * (1 / len(losses))
+    assert loss.data == loss_on_floats()
+    loss.backward()
+    dead = {id(p) for name in ('layer0.mlp_fc1', 'layer0.mlp_fc2')
+            for row in model.state_dict[name] for p in row}
+    assert all(p.grad == 0.0 for p in model.params if id(p) in dead)
+    checked, failures = 0, []
+    for p in model.params:
+        if id(p) in dead:
+            continue
+        x = p.data
+        p.data = x + h
+        loss_plus = loss_on_floats()
+        p.data = x - h
+        loss_minus = loss_on_floats()
+        p.data = x
+        numeric = (loss_plus - loss_minus) / (2 * h)
+        checked += 1
+        if not abs(numeric - p.grad) <= atol + rtol * abs(numeric):
+            failures.append((numeric, p.grad))
+    assert checked > 1000 and not failures, f'{len(failures)} of {checked} wrong, e.g. {failures[:5]}'
+
+
 # --- graph pruning in the model --------------------------------------------
 
 @cpython_only
