@@ -176,6 +176,23 @@ def test_a_probability_of_exactly_zero_is_a_floating_point_error():
             position_losses(model, tok.encode('banana'), graph)
 
 
+def loss_on_floats(model, tokens):
+    """The document's mean loss, computed afresh on plain floats (no graph)."""
+    losses = position_losses(model, tokens, graph=False)
+    return microgpt.vsum(losses) * (1 / len(losses))
+
+
+def central_difference(model, tokens, p, h):
+    """(L(p + h) - L(p - h)) / 2h for one parameter p, leaving p as it was."""
+    x = p.data
+    p.data = x + h
+    loss_plus = loss_on_floats(model, tokens)
+    p.data = x - h
+    loss_minus = loss_on_floats(model, tokens)
+    p.data = x
+    return (loss_plus - loss_minus) / (2 * h)
+
+
 def test_whole_model_gradient_matches_finite_differences_for_every_parameter():
     """backward() on document_loss gives every parameter its finite-difference derivative.
 
@@ -205,19 +222,9 @@ def test_whole_model_gradient_matches_finite_differences_for_every_parameter():
     # Most parameters take part: only unused position rows and dead ReLUs get 0.
     assert sum(g != 0.0 for g in analytic) > 0.9 * len(analytic)
 
-    def loss_on_floats():
-        losses = position_losses(model, tokens, graph=False)
-        return sum(losses) / len(losses)
-
     failures = []
     for i, p in enumerate(model.params):
-        x = p.data
-        p.data = x + h
-        loss_plus = loss_on_floats()
-        p.data = x - h
-        loss_minus = loss_on_floats()
-        p.data = x
-        numeric = (loss_plus - loss_minus) / (2 * h)
+        numeric = central_difference(model, tokens, p, h)
         if not abs(numeric - analytic[i]) <= atol + rtol * abs(numeric):
             failures.append((i, numeric, analytic[i]))
     assert not failures, f'{len(failures)} of {len(analytic)} gradients wrong, e.g. {failures[:5]}'
@@ -239,11 +246,7 @@ def test_a_layer_whose_mlp_units_are_all_off_still_has_the_right_gradients():
             p.data = 0.0
     tokens = tok.encode('cab')
     loss = document_loss(model, tokens)
-
-    def loss_on_floats():
-        losses = position_losses(model, tokens, graph=False)
-        return microgpt.vsum(losses) * (1 / len(losses))
-    assert loss.data == loss_on_floats()
+    assert loss.data == loss_on_floats(model, tokens)
     loss.backward()
     dead = {id(p) for name in ('layer0.mlp_fc1', 'layer0.mlp_fc2')
             for row in model.state_dict[name] for p in row}
@@ -252,13 +255,7 @@ def test_a_layer_whose_mlp_units_are_all_off_still_has_the_right_gradients():
     for p in model.params:
         if id(p) in dead:
             continue
-        x = p.data
-        p.data = x + h
-        loss_plus = loss_on_floats()
-        p.data = x - h
-        loss_minus = loss_on_floats()
-        p.data = x
-        numeric = (loss_plus - loss_minus) / (2 * h)
+        numeric = central_difference(model, tokens, p, h)
         checked += 1
         if not abs(numeric - p.grad) <= atol + rtol * abs(numeric):
             failures.append((numeric, p.grad))
