@@ -26,7 +26,6 @@ reads nothing.
 
 import math
 import sys
-from itertools import compress
 from operator import mul
 
 
@@ -490,19 +489,18 @@ def linear(x, w):
     If every item is a plain number, so is every output (from relu: every
     unit off), and the residual stream adds them as constants.
     """
-    is_value = [isinstance(xi, Value) for xi in x]
-    if not any(is_value):               # plain numbers: no nodes
+    on = [j for j, xi in enumerate(x) if isinstance(xi, Value)]   # where the Values are
+    if not on:                          # plain numbers: no nodes
         return [sum(map(mul, row, x)) for row in w.numbers]
     rows, numbers = w, w.numbers
-    if not all(is_value):
+    if len(on) < len(x):
         # Speed-up: relu's zeros are left out, and with each its column of w.
         # A 0 adds nothing to a sum or to a gradient, so the nodes get the
         # same numbers, to the last bit, from shorter vectors: fc2's are 1/8
-        # as long by the end of training. (compress keeps the items whose
-        # is_value is True.)
-        x = compress(x, is_value)
-        rows = [tuple(compress(row, is_value)) for row in w]
-        numbers = [list(compress(row, is_value)) for row in w.numbers]
+        # as long by the end of training.
+        x = [x[j] for j in on]
+        rows = [tuple([row[j] for j in on]) for row in w]
+        numbers = [[row[j] for j in on] for row in w.numbers]
     # Each row's dot node: its vectors are the row and x (None: no local
     # derivatives to keep). x becomes one tuple, which every row's node then
     # shares, so that backward's search goes through it once.
