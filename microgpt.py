@@ -127,6 +127,7 @@ class Tokenizer:
         return [self.bos] + [self.ids[ch] for ch in doc] + [self.bos]
 
     def decode(self, ids):
+        """The text of character ids (BOS is not one: it has no character)."""
         return ''.join(self.chars[i] for i in ids)
 
 
@@ -181,15 +182,13 @@ class Tokenizer:
 #     pruning         the graph is freed as backward runs    backward()
 #
 # (Section 5 adds a few of its own in the model's helpers: the float copy of
-# the weights, rmsnorm's x.x as one dot node, relu's zeros left out of fc2,
-# softmax's only=. Each is marked "Speed-up" there too.)
+# the weights, rmsnorm's x.x as one dot node, the MLP's units that are off
+# left out of fc2, softmax's only=. Each is marked "Speed-up" there too.)
 #
-# One more rule is for exactness. Float addition is not associative:
-# (a + b) + c and a + (b + c) can differ in the last bit. So every sum here
-# is done one fixed way: vsum() left to right, dot() with sum(), a gradient
-# in the order backward() meets its shares. Then the float path of section 5
-# gives the graph's numbers to the last bit, so either can be checked
-# against the other.
+# One rule is for exactness: float addition is not associative ((a + b) + c
+# and a + (b + c) can differ in the last bit), so every sum here is done in
+# one fixed order. Then the float path of section 5 gives the graph's
+# numbers to the last bit.
 
 class Value:
     """A number in the computation graph."""
@@ -205,20 +204,22 @@ class Value:
         self._local_grads = local_grads   # d(this)/d(child), one per child (a dot node: None)
         self._mark = None                 # for the search (_visit), below
 
-    # Each operation: its value, then its local derivatives. A plain number on
-    # the right is a constant: it gets no node, as nothing needs its gradient.
-    # Only what the model uses is here: Value + Value, Value * Value, -Value,
-    # a Value +, *, / or ** a number, and a number + a Value. Any other
-    # arithmetic (number * Value, Value - Value, sum() of Values: use vsum)
-    # raises TypeError. exp takes a shift c and gives e^(a-c) as one node:
-    # softmax (section 5) needs e^(z - max z).
+    # Each operation: its value, then its local derivatives. A plain number is
+    # a constant: the node keeps no child for it, as nothing needs its
+    # gradient. Only what the model uses is here: Value + Value, Value *
+    # Value, -Value, a Value +, *, / or ** a number, and a number + a Value.
+    # Other arithmetic (number * Value, Value - Value, Value / Value) raises
+    # TypeError. (sum() of Values works, as a chain of + nodes; vsum, below,
+    # makes one.) exp takes a shift c and gives e^(a-c) as one node: softmax
+    # (section 5) needs e^(z - max z).
 
     def __add__(self, other):             # d(a+b)/da = 1, d(a+b)/db = 1
         if isinstance(other, Value):
             return Value(self.data + other.data, (self, other), (1.0, 1.0))
         return Value(self.data + other, (self,), (1.0,))
 
-    def __radd__(self, c):                # c + a, c a number: the node of a + c
+    def __radd__(self, c):                # c + a, c a number: the node of a + c (mlp, in
+                                          # section 5, can hand the residual stream 0s)
         return self + c
 
     def __mul__(self, other):             # d(ab)/da = b, d(ab)/db = a
@@ -250,7 +251,7 @@ class Value:
     # class, makes one; the search and backward() have a branch for them.
 
     def _topological_order(self):
-        """The nodes below self and self, each listed after its children.
+        """self and the nodes below it that are not leaves, each after its children.
 
         A depth-first search: _visit() first visits each child not yet
         visited, and only then lists the node. So children come before the
@@ -310,7 +311,7 @@ class Value:
     def backward(self):
         """Add d(self)/d(v) into v.grad for every Value v below self.
 
-        The sketch's loop, plus one speed-up.
+        The sketch's loop, with a branch for dot nodes, plus one speed-up.
 
         Speed-up, pruning: once a node has passed its gradient on, it drops
         its children. Everything that used it has done so already, so nothing
@@ -340,10 +341,9 @@ def dot(a, b):
     """The dot product of two vectors: one dot node for Values, a float for floats.
 
     The products are added with sum() (on Values, of a generator that reads
-    each .data in Python; linear() multiplies float lists in C instead). Up to
-    Python 3.11 sum() adds left to right; from 3.12 on it rounds a little more
-    carefully, so a run's last bits differ between 3.11 and 3.12 (in every
-    run we have compared, not by enough to change a printed digit).
+    each .data in Python; linear() multiplies float lists in C instead).
+    From Python 3.12 on, sum() of floats rounds more carefully than adding
+    left to right, so a run's last bits differ between 3.11 and 3.12.
     """
     if not isinstance(a[0], Value):
         return sum(map(mul, a, b))
@@ -442,10 +442,9 @@ def vsum(values):
 # The same code runs two ways. Training needs gradients, so it feeds the model
 # Values and every operation is recorded in the graph. Validation and sampling
 # need only the numbers: fed plain floats, the very same functions do the
-# same float operations in the same order (but for leaving out relu's zeros,
-# which changes no bit), so they give the same numbers bit for bit, with no
-# graph at all, in a fifth to a quarter of the time a training position
-# takes (forward and backward).
+# same float operations in the same order, so they give the same numbers
+# bit for bit, with no graph at all, in a fifth to a quarter of the time a
+# training position takes (forward and backward).
 # Each helper below checks which kind of number it was given.
 
 class Matrix(list):
@@ -459,48 +458,25 @@ class Matrix(list):
     """
     __slots__ = ('numbers',)
 
-    def __init__(self, rows):
+    def __init__(self, rows, numbers=None):
         super().__init__(rows)
-        self.refresh()
+        self.numbers = numbers
+        if numbers is None:
+            self.refresh()
 
     def refresh(self):
         self.numbers = [[p.data for p in row] for row in self]
 
-
-def relu(x):
-    """max(0, x_i) for each i.
-
-    Speed-up: on Values relu makes no nodes. An x_i > 0 (derivative 1) stands
-    for its own output. An x_i <= 0 (derivative 0) becomes the constant 0.0,
-    a plain number, which passes no gradient back: x_i, the dot node of fc1
-    that made it, drops out of the graph, and linear() leaves the 0.0 out of
-    fc2's dot products. Half of the MLP's units are off at the start of
-    training, and nearly 9 in 10 by its end.
-    """
-    if not isinstance(x[0], Value):
-        return [max(0.0, xi) for xi in x]
-    return [xi if xi.data > 0 else 0.0 for xi in x]
+    def columns(self, on):
+        """The matrix cut down to the columns numbered in on, float copy and all."""
+        return Matrix([tuple([row[j] for j in on]) for row in self],
+                      [[row[j] for j in on] for row in self.numbers])
 
 
 def linear(x, w):
-    """The matrix-vector product w x: the dot product of x with each row of w.
-
-    x holds plain floats, or Values; after relu, Values and the constant 0.0.
-    If every item is a plain number, so is every output (from relu: every
-    unit off), and the residual stream adds them as constants.
-    """
-    on = [j for j, xi in enumerate(x) if isinstance(xi, Value)]   # where the Values are
-    if not on:                          # plain numbers: no nodes
+    """The matrix-vector product w x: the dot product of x with each row of w."""
+    if not isinstance(x[0], Value):   # plain floats: just the numbers
         return [sum(map(mul, row, x)) for row in w.numbers]
-    rows, numbers = w, w.numbers
-    if len(on) < len(x):
-        # Speed-up: relu's zeros are left out, and with each its column of w.
-        # A 0 adds nothing to a sum or to a gradient, so the nodes get the
-        # same numbers, to the last bit, from shorter vectors: fc2's are 1/8
-        # as long by the end of training.
-        x = [x[j] for j in on]
-        rows = [tuple([row[j] for j in on]) for row in w]
-        numbers = [[row[j] for j in on] for row in w.numbers]
     # Each row's dot node: its vectors are the row and x (None: no local
     # derivatives to keep). x becomes one tuple, which every row's node then
     # shares, so that backward's search goes through it once.
@@ -510,7 +486,25 @@ def linear(x, w):
     x = tuple(x)
     x_numbers = [xi.data for xi in x]
     return [Value(sum(map(mul, row_numbers, x_numbers)), (row, x), None)
-            for row, row_numbers in zip(rows, numbers)]
+            for row, row_numbers in zip(w, w.numbers)]
+
+
+def mlp(x, fc1, fc2):
+    """fc2 relu(fc1 x), where relu(h) = max(0, h) for each unit h of fc1 x.
+
+    Speed-up: a unit that is off (h <= 0) outputs 0, which adds nothing to
+    fc2's products and passes no gradient back. So fc2 reads only the units
+    that are on, each with its column of fc2 (the same numbers, to the last
+    bit), and relu makes no nodes: a unit that is on passes h on as it is
+    (derivative 1). With the default settings on the names, half the units
+    are off at the start of training and nearly 9 in 10 by its end.
+    """
+    h = linear(x, fc1)
+    numbers = [hj.data for hj in h] if isinstance(h[0], Value) else h
+    on = [j for j, n in enumerate(numbers) if n > 0]
+    if not on:                       # every unit off: fc2's output is all 0,
+        return [0.0] * len(fc2)      # constants, which the residual + adds
+    return linear([h[j] for j in on], fc2.columns(on))
 
 
 def softmax(logits, only=None):
@@ -641,7 +635,7 @@ class GPT:
                 head = slice(h * self.head_dim, (h + 1) * self.head_dim)
                 keys, values = cache.keys[i][h], cache.values[i][h]
                 # A key is a tuple: every later position's dot node holds the
-                # same one. Values are only read column by column, below.
+                # same one. The value vectors are read column by column, below.
                 keys.append(tuple(k[head]))
                 values.append(v[head])
                 q_h = tuple(q[head])
@@ -660,8 +654,7 @@ class GPT:
             x = [a + b for a, b in zip(x, x_residual)]
             x_residual = x
             x = rmsnorm(x)
-            x = relu(linear(x, sd[f'layer{i}.mlp_fc1']))
-            x = linear(x, sd[f'layer{i}.mlp_fc2'])
+            x = mlp(x, sd[f'layer{i}.mlp_fc1'], sd[f'layer{i}.mlp_fc2'])
             x = [a + b for a, b in zip(x, x_residual)]
         return linear(x, sd['lm_head'])
 

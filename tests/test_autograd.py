@@ -1,4 +1,4 @@
-"""The scalar autograd engine: Value, vsum, dot, softmax, rmsnorm, linear, relu.
+"""The scalar autograd engine: Value, vsum, dot, softmax, rmsnorm, linear, mlp.
 
 Every gradient is checked against central finite differences,
 (f(x + h) - f(x - h)) / 2h, computed from forward values only, so the checks
@@ -23,7 +23,7 @@ import random
 
 import pytest
 
-from microgpt import Matrix, Value, dot, linear, relu, rmsnorm, softmax, vsum
+from microgpt import Matrix, Value, dot, linear, mlp, rmsnorm, softmax, vsum
 from conftest import cpython_only, gc_disabled, live_values
 
 H = 1e-6
@@ -74,7 +74,7 @@ def topological_order(root):
 
 
 # (name, function, a point to evaluate it at). Binary ops take two inputs.
-# Points keep away from poles, from log/pow domain edges and from relu's kink.
+# Points keep away from poles and from log/pow domain edges.
 # These are the operations a Value has: the model needs no more (a plain
 # number goes on the right but for number + Value, and division is by a number).
 OPS = [
@@ -404,57 +404,67 @@ def test_linear_gradient_and_value():
     assert linear(x, matrix_of(w)) == pytest.approx(expected, rel=1e-12)
 
 
-def test_relu_of_a_layer_gradient_and_value():
-    """w2 relu(w x), with units on and off: the ones that are off output the
-    constant 0.0 and pass no gradient back, to x or to their row of w; linear()
-    leaves them out of w2 x without changing a bit of its value."""
+def test_mlp_gradient_and_value():
+    """fc2 relu(fc1 x), with units on and off: the ones that are off pass no
+    gradient back, to x or to their row of fc1, and leaving them out of fc2's
+    products changes no bit of its value."""
     rows, cols = 6, 3
     x0 = [0.9, -0.4, 0.3]
     rng = random.Random(4)
     w0 = [[rng.uniform(-1, 1) for _ in range(cols)] for _ in range(rows)]
+    w2 = [[rng.uniform(-1, 1) for _ in range(rows)] for _ in range(2)]
     # Keep every unit clear of the kink at 0, so finite differences see one side.
     pre = [sum(a * b for a, b in zip(row, x0)) for row in w0]
     assert min(abs(h) for h in pre) > 0.05 and any(h < 0 for h in pre) and any(h > 0 for h in pre)
-    w2 = matrix_of([[rng.uniform(-1, 1) for _ in range(rows)] for _ in range(2)])
+    n1 = rows * cols
 
     def build(vs):
-        x, flat = vs[:cols], vs[cols:]
-        w = as_matrix(tuple(flat[r * cols:(r + 1) * cols]) for r in range(rows))
-        out = linear(relu(linear(x, w)), w2)
+        x, flat1, flat2 = vs[:cols], vs[cols:cols + n1], vs[cols + n1:]
+        fc1 = as_matrix(tuple(flat1[r * cols:(r + 1) * cols]) for r in range(rows))
+        fc2 = as_matrix(tuple(flat2[r * rows:(r + 1) * rows]) for r in range(2))
+        out = mlp(x, fc1, fc2)
         return dot(out, out) + out[0]
-    grads = check_gradients(build, x0 + [v for row in w0 for v in row])
+    grads = check_gradients(build, x0 + [v for row in w0 for v in row] + [v for row in w2 for v in row])
     for r, h in enumerate(pre):
-        row_grads = grads[cols + r * cols: cols + (r + 1) * cols]
-        assert (h > 0) == any(g != 0.0 for g in row_grads), r
+        fc1_row = grads[cols + r * cols: cols + (r + 1) * cols]
+        fc2_column = [grads[cols + n1 + i * rows + r] for i in range(2)]
+        assert (h > 0) == any(g != 0.0 for g in fc1_row) == any(g != 0.0 for g in fc2_column), r
 
-    expected = [max(0.0, h) for h in pre]
-    got = relu(linear([Value(v) for v in x0], matrix_of(w0)))
-    assert [g.data if isinstance(g, Value) else g for g in got] == pytest.approx(expected, rel=1e-12)
-    assert [type(g) for g in got] == [Value if h > 0 else float for h in pre]
-    assert [g for g in got if not isinstance(g, Value)] == [0.0] * sum(h < 0 for h in pre)
-    # w2 times relu's output, with its zeros left out on Values, and every
-    # term there on floats: the same numbers, bit for bit.
-    on_values = linear(relu(linear([Value(v) for v in x0], matrix_of(w0))), w2)
-    on_floats = linear(relu(linear(x0, matrix_of(w0))), w2)
-    assert [y.data for y in on_values] == on_floats
+    # Every term there, on plain floats: the same numbers, bit for bit.
+    full = [math.fsum(a * max(0.0, h) for a, h in zip(row, pre)) for row in w2]
+    on_values = mlp([Value(v) for v in x0], matrix_of(w0), matrix_of(w2))
+    on_floats = mlp(x0, matrix_of(w0), matrix_of(w2))
+    assert [y.data for y in on_values] == on_floats == pytest.approx(full, rel=1e-12)
 
 
-@pytest.mark.parametrize('xs', [[1.37, -0.61, 0.2], [-0.3, -2.0], [0.5, 4.0]],
+@pytest.mark.parametrize('x0', [[1.37, -0.61], [-0.3, -2.0], [0.5, 4.0]],
                          ids=['mixed', 'all off', 'all on'])
-def test_relu_gradient_and_value(xs):
-    """relu, read by a linear layer as in the MLP, added to a residual: with
-    every unit off, the layer's outputs are constants, which the + takes."""
-    w = matrix_of([[1.0 + i for i in range(len(xs))], [0.5 - i for i in range(len(xs))]])
+def test_mlp_with_units_all_off_or_all_on(x0):
+    """fc1 the identity, so the units are x itself. With every unit off, the
+    MLP's output is constants, which a residual + takes."""
+    fc1 = matrix_of([[1.0, 0.0], [0.0, 1.0]])
+    fc2 = matrix_of([[1.0, 2.0], [0.5, -1.5]])
 
     def build(vs):
-        out = linear(relu(vs), w)
+        out = mlp(vs, fc1, fc2)
         residual = [vs[0] * 0.25, vs[-1] * -0.5]
         return vsum([o + r for o, r in zip(out, residual)])
-    check_gradients(build, xs)
-    got = relu([Value(x) for x in xs])
-    assert [y.data if isinstance(y, Value) else y for y in got] == [max(0.0, x) for x in xs]
-    assert [isinstance(y, Value) for y in got] == [x > 0 for x in xs]
-    assert relu(xs) == [max(0.0, x) for x in xs]
+    check_gradients(build, x0)
+    units = [max(0.0, x) for x in x0]
+    expected = [sum(a * u for a, u in zip(row, units)) for row in fc2.numbers]
+    assert mlp(x0, fc1, fc2) == expected
+    on_values = mlp([Value(x) for x in x0], fc1, fc2)
+    if any(x > 0 for x in x0):
+        assert [y.data for y in on_values] == expected
+    else:
+        assert on_values == [0.0, 0.0]
+
+
+def test_a_matrix_cut_to_some_columns_keeps_its_weights_and_their_float_copy():
+    w = matrix_of([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+    cut = w.columns([0, 2])
+    assert cut.numbers == [[1.0, 3.0], [4.0, 6.0]]
+    assert [[p is q for p, q in zip(row, (r[0], r[2]))] for row, r in zip(cut, w)] == [[True] * 2] * 2
 
 
 def test_a_matrix_multiplies_with_the_weights_it_had_at_its_last_refresh():
@@ -520,9 +530,11 @@ def test_backward_frees_every_node_of_an_expression_graph():
     the leaves and the output itself are left."""
     with gc_disabled():
         xs = [Value(0.1 * i + 0.3) for i in range(6)]
+        fc1 = matrix_of([[(-1) ** (r + c) * 0.5 for c in range(6)] for r in range(4)])
+        fc2 = matrix_of([[0.3 * (r - c) for c in range(4)] for r in range(2)])
         before = live_values()
         h = [x * x + 1.0 for x in xs]
-        y = dot(tuple(h), xs) + vsum(softmax(h)) + rmsnorm(xs)[2] + relu(h)[0].log()
+        y = dot(tuple(h), xs) + vsum(softmax(h)) + rmsnorm(xs)[2] + mlp(xs, fc1, fc2)[0]
         nodes = len(topological_order(y))
         del h
         assert nodes > 30 and live_values() >= before + nodes

@@ -9,7 +9,7 @@ models of odd sizes, untrained and after a few training steps.
 
 The Value side of each comparison is worked out here from the model's
 graph=True forward pass and microgpt's Value operations, so a difference in
-any helper (linear, rmsnorm, softmax, relu, dot, the attention, the float
+any helper (linear, rmsnorm, softmax, mlp, dot, the attention, the float
 copies of the weights) shows up as numbers that differ.
 """
 

@@ -232,8 +232,8 @@ def test_whole_model_gradient_matches_finite_differences_for_every_parameter():
 
 def test_a_layer_whose_mlp_units_are_all_off_still_has_the_right_gradients():
     """With layer 0's fc1 all zeros, every unit of its MLP is off at every
-    position (relu(0) = 0): relu gives only constants, fc2 adds constants to
-    the residual stream, and the rest of the model must still get its
+    position (relu(0) = 0): the MLP's output is constants, which the residual
+    stream adds, and the rest of the model must still get its
     finite-difference gradients, with the loss on Values equal, bit for bit,
     to the loss on floats. (fc1 itself sits on relu's kink, so finite
     differences cannot check it; fc1 and fc2 of that layer get 0.)"""
