@@ -170,9 +170,11 @@ class Tokenizer:
 # a was used twice, and its two shares add up (dc/da = b + 1).
 #
 # To rebuild the algorithm, the sketch and the operations below are all you
-# need (with every dot product, in section 5 too, written with * and +). The
-# engine below is the sketch plus three changes that only make it fast and lean
-# enough to train a GPT in pure Python. None changes the math (with the sketch
+# need, with every dot product, in section 5 too, written with * and +, and
+# one more operation, relu(a) = max(0, a), of derivative 1 for a > 0 and 0
+# otherwise (section 5 does it in mlp(), with no node). The engine below is
+# the sketch plus three changes that only make it fast and lean enough to
+# train a GPT in pure Python. None changes the math (with the sketch
 # the gradients come out the same but for rounding in the last bits, only
 # slower and with more memory), and a first read may skip them. Each is
 # explained where it lives, in a comment that starts "Speed-up":
@@ -186,8 +188,8 @@ class Tokenizer:
 # left out of fc2, softmax's only=. Each is marked "Speed-up" there too.)
 #
 # One rule is for exactness: float addition is not associative ((a + b) + c
-# and a + (b + c) can differ in the last bit), so every sum here is done in
-# one fixed order. Then the float path of section 5 gives the graph's
+# and a + (b + c) can differ in the last bit), so every sum here is done one
+# fixed way. Then the float path of section 5 gives the graph's
 # numbers to the last bit.
 
 class Value:
@@ -290,18 +292,19 @@ class Value:
             a, b = self._children
             if id(b) not in searched:
                 searched.add(id(b))
-                Value._visit_each(b, mark, searched, order)
+                Value._visit_all(b, mark, searched, order)
             if id(a) not in searched:            # (a may be b: x.x, in rmsnorm)
                 searched.add(id(a))
-                Value._visit_each(a, mark, searched, order)
+                Value._visit_all(a, mark, searched, order)
         else:
-            Value._visit_each(self._children, mark, searched, order)
+            Value._visit_all(self._children, mark, searched, order)
         order.append(self)
 
     @staticmethod
-    def _visit_each(children, mark, searched, order):
-        """_visit() each of children, last first, that is not a leaf or visited."""
-        for child in reversed(children):
+    def _visit_all(nodes, mark, searched, order):
+        """_visit() each of nodes (children, or a dot node's vector), last first,
+        that is not a leaf or visited already."""
+        for child in reversed(nodes):
             if not child._children:              # empty: a leaf's () or a freed node's None
                 if child._children is None:
                     raise RuntimeError('backward() has already run through part of this graph')
@@ -410,13 +413,13 @@ def vsum(values):
 # lookup by similarity. Each head does its own lookup on its own slice of the
 # numbers, so one can follow, say, the previous letter and another the first.
 #
-# The keys and values of every position read so far are kept, per layer, in
-# growing lists. A position appends its own and then attends over the lists,
-# so it can only ever see itself and the past: the model cannot peek at the
-# token it is trained to predict, and no mask is needed. (A GPT like GPT-2
-# trains every position of a text at once instead, and hides the future
-# behind a mask; the numbers come out the same, but to be fast that needs
-# tensors.)
+# The keys and values of every position read so far are kept, per layer and
+# head, in growing lists. A position appends its own and then attends over
+# the lists, so it can only ever see itself and the past: the model cannot
+# peek at the token it is trained to predict, and no mask is needed. (A GPT
+# like GPT-2 trains every position of a text at once instead, and hides the
+# future behind a mask; the numbers come out the same, but to be fast that
+# needs tensors.)
 #
 # Other choices, and why:
 # - x + block(x): each block adds a correction to x instead of replacing it.
@@ -496,7 +499,7 @@ def mlp(x, fc1, fc2):
     fc2's products and passes no gradient back. So fc2 reads only the units
     that are on, each with its column of fc2 (the same numbers, to the last
     bit), and relu makes no nodes: a unit that is on passes h on as it is
-    (derivative 1). With the default settings on the names, half the units
+    (derivative 1). With the default settings on 32,000 names, half the units
     are off at the start of training and nearly 9 in 10 by its end.
     """
     h = linear(x, fc1)
@@ -674,15 +677,15 @@ class GPT:
 #
 # A training step: the loss of the step's documents, backward() for the
 # gradients, and one Adam update of every parameter. The learning rate falls
-# linearly from its start toward 0 over the run: one document's gradient is
-# a noisy guess at the direction that helps, and smaller steps at the end
+# linearly from its start toward 0 over the run: a step's gradient, from one
+# document or a few, is a noisy guess at the direction that helps, and smaller steps at the end
 # let the model settle instead of jumping around.
 #
 # The validation loss is the same cross-entropy on the held-out documents,
 # computed on plain floats, with no graph, and averaged per predicted token
-# rather than per document. If the training loss falls and the validation
-# loss does not, the model memorizes its documents instead of learning their
-# rules.
+# rather than per document (so the two are not quite on one scale: watch how
+# each moves). If the training loss falls and the validation loss does not,
+# the model memorizes its documents instead of learning their rules.
 
 def position_losses(model, tokens, graph):
     """-log p(the next token) at each position, as Values (graph) or floats.
@@ -714,7 +717,7 @@ class Adam:
 
         m = beta1 m + (1 - beta1) g         running mean of the gradient
         v = beta2 v + (1 - beta2) g^2       running mean of its square
-        m_hat, v_hat = m / (1 - beta1^t), v / (1 - beta2^t)    (t: steps so far)
+        m_hat, v_hat = m / (1 - beta1^t), v / (1 - beta2^t)    (t: this step's number, from 1)
         p = p - lr m_hat / (sqrt(v_hat) + eps)
 
     Dividing by sqrt(v) makes the step about lr in size whether a steady
