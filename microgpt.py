@@ -221,7 +221,7 @@ class Value:
         return Value(self.data + other, (self,), (1.0,))
 
     def __radd__(self, c):                # c + a, c a number: the node of a + c (mlp, in
-                                          # section 5, can hand the residual stream 0s)
+                                          # section 5, can return plain 0s to add to Values)
         return self + c
 
     def __mul__(self, other):             # d(ab)/da = b, d(ab)/db = a
@@ -312,17 +312,17 @@ class Value:
                 child._visit(mark, searched, order)
 
     def backward(self):
-        """Add d(self)/d(v) into v.grad for every Value v below self.
+        """Set self.grad to 1, and add d(self)/d(v) into v.grad for every Value v below self.
 
         The sketch's loop, with a branch for dot nodes, plus one speed-up.
 
         Speed-up, pruning: once a node has passed its gradient on, it drops
         its children. Everything that used it has done so already, so nothing
-        holds it and it is freed at once, by reference counting (on PyPy, by
-        its collector soon after): a step's graph is freed as backward runs,
-        instead of living on until the next step has built a second one. (So
-        a graph can be walked back only once; the search says so if asked
-        again.)
+        holds it any more (but self, which the caller holds) and it is freed
+        at once, by reference counting (on PyPy, by its collector soon
+        after): a step's graph is freed as backward runs, instead of living on
+        until the next step has built a second one. (So a graph can be walked
+        back only once; the search says so if asked again.)
         """
         order = self._topological_order()
         self.grad = 1.0
@@ -517,8 +517,9 @@ def softmax(logits, only=None):
     bottom) but keeps every exponent at most 0, so exp() cannot overflow
     however large the (finite) scores grow.
 
-    Speed-up: with only=i, just p_i. The loss needs no other probability, and
-    so makes no product node for one.
+    Speed-up: with only=i, just p_i. The loss needs no other probability, so
+    this skips the other products e_j / total (the exps and their sum are
+    still all needed).
     """
     if isinstance(logits[0], Value):
         max_z = max(z.data for z in logits)
@@ -715,8 +716,8 @@ def document_loss(model, tokens):
 class Adam:
     """Gradient descent with a step size of its own for every parameter.
 
-        m = beta1 m + (1 - beta1) g         running mean of the gradient
-        v = beta2 v + (1 - beta2) g^2       running mean of its square
+        m = beta1 m + (1 - beta1) g         running (exponentially weighted) mean of the gradient
+        v = beta2 v + (1 - beta2) g^2       the same of its square
         m_hat, v_hat = m / (1 - beta1^t), v / (1 - beta2^t)    (t: this step's number, from 1)
         p = p - lr m_hat / (sqrt(v_hat) + eps)
 
@@ -853,7 +854,7 @@ def sample(model, tokenizer, rng, temperature, prefix='', keep=None):
 #     import random
 #     config = Config()
 #     rng = random.Random(config.seed)
-#     docs = read_docs(open('input.txt').read())
+#     docs = read_docs(open('input.txt', encoding='utf-8').read())
 #     rng.shuffle(docs)
 #     tokenizer = Tokenizer(docs)
 #     train_docs, held_out = split_docs(docs)
