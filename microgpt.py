@@ -600,6 +600,7 @@ class GPT:
             self.state_dict[f'layer{i}.attn_wo'] = matrix(n, n)
             self.state_dict[f'layer{i}.mlp_fc1'] = matrix(4 * n, n)
             self.state_dict[f'layer{i}.mlp_fc2'] = matrix(n, 4 * n)
+        # Every weight in one list, matrix by matrix and row by row, for Adam.
         self.params = [p for mat in self.state_dict.values() for row in mat for p in row]
 
     def new_cache(self, graph):
@@ -652,8 +653,10 @@ class GPT:
                 weights = tuple(softmax(scores))
                 if cache.attention is not None:
                     cache.attention[i][h].append(weights)
-                # zip(*values) gives the columns: number j of every value so far.
-                x_attn.extend(dot(weights, column) for column in zip(*values))
+                # out_h, number by number: number j is the dot product of the
+                # weights with column j, number j of every value vector so far.
+                columns = zip(*values)
+                x_attn.extend(dot(weights, column) for column in columns)
             x = linear(x_attn, sd[f'layer{i}.attn_wo'])   # mix what the heads found
             x = [a + b for a, b in zip(x, x_residual)]
             x_residual = x
@@ -772,7 +775,8 @@ def train(model, optimizer, tokenizer, docs, config, first_step=0):
         # stop there anyway), and one that long or longer never predicts its
         # final BOS: the model never learns where it ends (and of a longer
         # one, only how it starts).
-        docs_now = [docs[j % len(docs)] for j in range(step * batch, (step + 1) * batch)]
+        first = step * batch   # documents read by the steps before this one
+        docs_now = [docs[(first + j) % len(docs)] for j in range(batch)]
         losses = [document_loss(model, tokenizer.encode(doc[:model.block_size])) for doc in docs_now]
         loss = vsum(losses) * (1 / batch)
         if not math.isfinite(loss.data):
