@@ -163,8 +163,8 @@ class Tokenizer:
 #         for child, d in zip(node._children, node._local_grads):
 #             child.grad += d * node.grad
 #
-# For example, take a = Value(2.0), b = Value(3.0) and c = a * b + a. That
-# is two nodes: a * b, with children a and b and local derivatives 3.0 and
+# For example, take a = Value(2.0), b = Value(3.0) and c = a * b + a. Below
+# the leaves a and b, that is two nodes: a * b, with children a and b and local derivatives 3.0 and
 # 2.0, and the +, with children a * b and a and local derivatives 1 and 1.
 # c.backward() gives b.grad = 2.0 * 1 = 2.0 and a.grad = 3.0 * 1 + 1 = 4.0:
 # a was used twice, and its two shares add up (dc/da = b + 1).
@@ -184,8 +184,9 @@ class Tokenizer:
 #     pruning         the graph is freed as backward runs    backward()
 #
 # (Section 5 adds a few of its own in the model's helpers: the float copy of
-# the weights, rmsnorm's x.x as one dot node, the MLP's units that are off
-# left out of fc2, softmax's only=. Each is marked "Speed-up" there too.)
+# the weights, linear()'s own dot nodes, rmsnorm's x.x as one dot node, the
+# MLP's units that are off left out of fc2, softmax's only=. Each is marked
+# "Speed-up" there too.)
 #
 # One rule is for exactness: float addition is not associative ((a + b) + c
 # and a + (b + c) can differ in the last bit), so every sum here is done one
@@ -212,7 +213,7 @@ class Value:
     # Value, -Value, a Value +, *, / or ** a number, and a number + a Value.
     # Other arithmetic (number * Value, Value - Value, Value / Value) raises
     # TypeError. (sum() of Values works, as a chain of + nodes; vsum, below,
-    # makes one.) exp takes a shift c and gives e^(a-c) as one node: softmax
+    # makes a single node instead.) exp takes a shift c and gives e^(a-c) as one node: softmax
     # (section 5) needs e^(z - max z).
 
     def __add__(self, other):             # d(a+b)/da = 1, d(a+b)/db = 1
@@ -282,7 +283,9 @@ class Value:
 
         Speed-up, searching once: a vector is often shared by many dot nodes
         (a row of weights by every position, a layer's input by every row), so
-        the search goes through each tuple once, noting its id in searched.
+        the search goes through each tuple once, noting its id in searched
+        (a row of weights, all leaves, is checked once a step, not once a
+        position).
         Skipping it later is safe: all of it has been listed by then, as the
         graph has no cycles. (A mark on each node stands in for the sketch's
         visited set: it is quicker to check.)
@@ -318,7 +321,8 @@ class Value:
 
         Speed-up, pruning: once a node has passed its gradient on, it drops
         its children. Everything that used it has done so already, so nothing
-        holds it any more (but self, which the caller holds) and it is freed
+        holds it any more (but self and whatever the caller keeps, such as
+        each document's loss until the next step) and it is freed
         at once, by reference counting (on PyPy, by its collector soon
         after): a step's graph is freed as backward runs, instead of living on
         until the next step has built a second one. (So a graph can be walked
@@ -448,7 +452,8 @@ def vsum(values):
 # same float operations in the same order, so they give the same numbers
 # bit for bit, with no graph at all, in a fifth to a quarter of the time a
 # training position takes (forward and backward).
-# Each helper below checks which kind of number it was given.
+# Each helper below checks which kind of number it was given (GPT, whose
+# input is a token id either way, asks its cache).
 
 class Matrix(list):
     """A weight matrix: a list of rows, each a tuple of Values (the parameters).
@@ -518,8 +523,8 @@ def softmax(logits, only=None):
     however large the (finite) scores grow.
 
     Speed-up: with only=i, just p_i. The loss needs no other probability, so
-    this skips the other products e_j / total (the exps and their sum are
-    still all needed).
+    this skips the other products e_j * (1 / total); the exps and their sum
+    are still all needed.
     """
     if isinstance(logits[0], Value):
         max_z = max(z.data for z in logits)
@@ -858,7 +863,7 @@ def sample(model, tokenizer, rng, temperature, prefix='', keep=None):
 #     import random
 #     config = Config()
 #     rng = random.Random(config.seed)
-#     docs = read_docs(open('input.txt', encoding='utf-8').read())
+#     docs = read_docs(open('input.txt', encoding='utf-8').read())   # run from this folder
 #     rng.shuffle(docs)
 #     tokenizer = Tokenizer(docs)
 #     train_docs, held_out = split_docs(docs)
