@@ -163,9 +163,10 @@ class Tokenizer:
 #         for child, d in zip(node._children, node._local_grads):
 #             child.grad += d * node.grad
 #
-# For example, take a = Value(2.0), b = Value(3.0) and c = a * b + a. Below
-# the leaves a and b, that is two nodes: a * b, with children a and b and local derivatives 3.0 and
-# 2.0, and the +, with children a * b and a and local derivatives 1 and 1.
+# For example, take a = Value(2.0), b = Value(3.0) and c = a * b + a. Above
+# the leaves a and b that is two nodes: a * b, with children a and b and
+# local derivatives 3.0 and 2.0, and the +, with children a * b and a and
+# local derivatives 1 and 1.
 # c.backward() gives b.grad = 2.0 * 1 = 2.0 and a.grad = 3.0 * 1 + 1 = 4.0:
 # a was used twice, and its two shares add up (dc/da = b + 1).
 #
@@ -174,9 +175,9 @@ class Tokenizer:
 # one more operation, relu(a) = max(0, a), of derivative 1 for a > 0 and 0
 # otherwise (section 5 does it in mlp(), with no node). The engine below is
 # the sketch plus three changes that only make it fast and lean enough to
-# train a GPT in pure Python. None changes the math (with the sketch
-# the gradients come out the same but for rounding in the last bits, only
-# slower and with more memory), and a first read may skip them. Each is
+# train a GPT in pure Python. None changes the math (with the sketch the
+# gradients come out the same but for rounding in the last bits, only slower
+# and with more memory), and a first read may skip them. Each is
 # explained where it lives, in a comment that starts "Speed-up":
 #
 #     dot nodes       a.b as one node, not about 2n          in Value, after log()
@@ -190,8 +191,8 @@ class Tokenizer:
 #
 # One rule is for exactness: float addition is not associative ((a + b) + c
 # and a + (b + c) can differ in the last bit), so every sum here is done one
-# fixed way. Then the float path of section 5 gives the graph's
-# numbers to the last bit.
+# fixed way. Then the float path of section 5 gives the graph's numbers to
+# the last bit.
 
 class Value:
     """A number in the computation graph."""
@@ -213,16 +214,16 @@ class Value:
     # Value, -Value, a Value +, *, / or ** a number, and a number + a Value.
     # Other arithmetic (number * Value, Value - Value, Value / Value) raises
     # TypeError. (sum() of Values works, as a chain of + nodes; vsum, below,
-    # makes a single node instead.) exp takes a shift c and gives e^(a-c) as one node: softmax
-    # (section 5) needs e^(z - max z).
+    # makes a single node instead.) exp takes a shift c and gives e^(a-c) as
+    # one node: softmax (section 5) needs e^(z - max z).
 
     def __add__(self, other):             # d(a+b)/da = 1, d(a+b)/db = 1
         if isinstance(other, Value):
             return Value(self.data + other.data, (self, other), (1.0, 1.0))
         return Value(self.data + other, (self,), (1.0,))
 
-    def __radd__(self, c):                # c + a, c a number: the node of a + c (mlp, in
-                                          # section 5, can return plain 0s to add to Values)
+    def __radd__(self, c):                # c + a, c a number: the node of a + c
+                                          # (mlp, in section 5, can return plain 0s)
         return self + c
 
     def __mul__(self, other):             # d(ab)/da = b, d(ab)/db = a
@@ -505,11 +506,14 @@ def mlp(x, fc1, fc2):
     that are on, each with its column of fc2 (the same numbers, to the last
     bit), and relu makes no nodes: a unit that is on passes h on as it is
     (derivative 1). With the default settings on 32,000 names, half the units
-    are off at the start of training and nearly 9 in 10 by its end.
+    are off at the start of training and nearly 9 in 10 by its end. Plain
+    floats have no graph to shrink: they take relu and all of fc2, as cutting
+    the columns would cost more than sum() spends, in C, on the 0s.
     """
     h = linear(x, fc1)
-    numbers = [hj.data for hj in h] if isinstance(h[0], Value) else h
-    on = [j for j, n in enumerate(numbers) if n > 0]
+    if not isinstance(h[0], Value):  # plain floats: relu, then all of fc2
+        return linear([max(0.0, hj) for hj in h], fc2)
+    on = [j for j, hj in enumerate(h) if hj.data > 0]
     if not on:                       # every unit off: fc2's output is all 0,
         return [0.0] * len(fc2)      # constants, which the residual + adds
     return linear([h[j] for j in on], fc2.columns(on))
@@ -687,8 +691,8 @@ class GPT:
 # A training step: the loss of the step's documents, backward() for the
 # gradients, and one Adam update of every parameter. The learning rate falls
 # linearly from its start toward 0 over the run: a step's gradient, from one
-# document or a few, is a noisy guess at the direction that helps, and smaller steps at the end
-# let the model settle instead of jumping around.
+# document or a few, is a noisy guess at the direction that helps, and
+# smaller steps at the end let the model settle instead of jumping around.
 #
 # The validation loss is the same cross-entropy on the held-out documents,
 # computed on plain floats, with no graph, and averaged per predicted token
@@ -724,7 +728,7 @@ def document_loss(model, tokens):
 class Adam:
     """Gradient descent with a step size of its own for every parameter.
 
-        m = beta1 m + (1 - beta1) g         running (exponentially weighted) mean of the gradient
+        m = beta1 m + (1 - beta1) g         running mean of the gradient (exponentially weighted)
         v = beta2 v + (1 - beta2) g^2       the same of its square
         m_hat, v_hat = m / (1 - beta1^t), v / (1 - beta2^t)    (t: this step's number, from 1)
         p = p - lr m_hat / (sqrt(v_hat) + eps)
