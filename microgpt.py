@@ -116,8 +116,8 @@ class Tokenizer:
     """Characters to integer ids and back."""
 
     def __init__(self, docs):
-        # Every document counts, held out or not, so that validation never
-        # meets a character without a token.
+        # The run passes every document, held out or not, so that validation
+        # never meets a character without a token.
         self.chars = sorted(set(''.join(docs)))
         self.ids = {ch: i for i, ch in enumerate(self.chars)}
         self.bos = len(self.chars)            # the id after the last character's
@@ -170,24 +170,33 @@ class Tokenizer:
 # c.backward() gives b.grad = 2.0 * 1 = 2.0 and a.grad = 3.0 * 1 + 1 = 4.0:
 # a was used twice, and its two shares add up (dc/da = b + 1).
 #
-# To rebuild the algorithm, the sketch and the operations below are all you
-# need, with every dot product, in section 5 too, written with * and +, and
-# one more operation, relu(a) = max(0, a), of derivative 1 for a > 0 and 0
-# otherwise (section 5 does it in mlp(), with no node). The engine below is
-# the sketch plus three changes that only make it fast and lean enough to
-# train a GPT in pure Python. None changes the math (with the sketch the
-# gradients come out the same but for rounding in the last bits, only slower
-# and with more memory), and a first read may skip them. Each is
-# explained where it lives, in a comment that starts "Speed-up":
+# The engine below is the sketch plus speed-ups that let a GPT train in pure
+# Python. None changes the math: built the plain way, the gradients come out
+# the same but for rounding in the last bits, only slower and with more
+# memory. Each is explained where it lives, in a comment that starts
+# "Speed-up", and a first read may skip them all. This is what each one
+# replaces, so the plain form is easy to rebuild:
 #
-#     dot nodes       a.b as one node, not about 2n          in Value, after log()
-#     searching once  a shared vector is gone through once   _visit()
-#     pruning         the graph is freed as backward runs    backward()
+#     speed-up (where)                    the plain form
+#     dot nodes (Value, dot, linear,      a.b as a chain of * and + nodes,
+#       rmsnorm)                            about 2n of them
+#     searching once (_visit)             none: with no dot nodes, no
+#                                           vectors are shared
+#     marks (_visit)                      the sketch's visited set
+#     pruning (backward)                  none: the graph lives until the
+#                                           next step has built its own
+#     vsum                                a chain of + nodes
+#     exp with a shift (Value.exp)        z + -c, then exp: two nodes
+#     float copy of the weights (Matrix)  .data read from each weight
+#     plain floats (section 5)            Values for validation and sampling
+#                                           too, their graph left unused
+#     mlp's units that are off            a relu node for each unit, and all
+#                                           of fc2
+#     softmax's only=                     every probability, then the one
+#     __slots__ (Value)                   a plain class
 #
-# (Section 5 adds a few of its own in the model's helpers: the float copy of
-# the weights, linear()'s own dot nodes, rmsnorm's x.x as one dot node, the
-# MLP's units that are off left out of fc2, softmax's only=. Each is marked
-# "Speed-up" there too.)
+# The plain form needs one more operation, relu(a) = max(0, a), whose
+# derivative is 1 for a > 0 and 0 otherwise.
 #
 # One rule is for exactness: float addition is not associative ((a + b) + c
 # and a + (b + c) can differ in the last bit), so every sum here is done one
@@ -195,7 +204,16 @@ class Tokenizer:
 # the last bit.
 
 class Value:
-    """A number in the computation graph."""
+    """A number in the computation graph.
+
+    Speed-up, the dot node: a.b written with * and + is about 2n nodes; a dot
+    node is one. Its two children are the vectors a and b themselves (tuples
+    of Values), and its _local_grads is None, since d(a.b)/da_i is just b_i
+    and d(a.b)/db_i is a_i. Linear layers are all dot products, so this
+    saves most of the nodes a step would make, search and walk back through.
+    dot(), after the class, makes one (linear() and rmsnorm(), in section 5,
+    make their own); the search and backward() each have a branch for them.
+    """
 
     # __slots__ keeps each of the millions of Values a run makes small.
     __slots__ = ('data', 'grad', '_children', '_local_grads', '_mark')
@@ -204,27 +222,23 @@ class Value:
         self.data = data                  # the number itself
         self.grad = 0.0                   # d(loss)/d(this), filled in by backward()
         self._children = children         # the Values this one was computed from
-                                          # (a dot node, below: its two vectors)
+                                          # (a dot node: its two vectors)
         self._local_grads = local_grads   # d(this)/d(child), one per child (a dot node: None)
         self._mark = None                 # for the search (_visit), below
 
     # Each operation: its value, then its local derivatives. A plain number is
     # a constant: the node keeps no child for it, as nothing needs its
     # gradient. Only what the model uses is here: Value + Value, Value *
-    # Value, -Value, a Value +, *, / or ** a number, and a number + a Value.
-    # Other arithmetic (number * Value, Value - Value, Value / Value) raises
-    # TypeError. (sum() of Values works, as a chain of + nodes; vsum, below,
-    # makes a single node instead.) exp takes a shift c and gives e^(a-c) as
-    # one node: softmax (section 5) needs e^(z - max z).
+    # Value, -Value, and a Value +, *, / or ** a number. Other arithmetic (a
+    # number + or * a Value, Value - Value, Value / Value) raises TypeError,
+    # and so does sum() of Values, which starts from 0 + the first; vsum,
+    # below, adds Values. exp takes a shift c and gives e^(a-c) as one node:
+    # softmax (section 5) needs e^(z - max z).
 
     def __add__(self, other):             # d(a+b)/da = 1, d(a+b)/db = 1
         if isinstance(other, Value):
             return Value(self.data + other.data, (self, other), (1.0, 1.0))
         return Value(self.data + other, (self,), (1.0,))
-
-    def __radd__(self, c):                # c + a, c a number: the node of a + c
-                                          # (mlp, in section 5, can return plain 0s)
-        return self + c
 
     def __mul__(self, other):             # d(ab)/da = b, d(ab)/db = a
         if isinstance(other, Value):
@@ -247,13 +261,6 @@ class Value:
     def log(self):                        # d(ln a)/da = 1/a
         return Value(math.log(self.data), (self,), (1 / self.data,))
 
-    # Speed-up: the dot node. a.b written with * and + would be about 2n
-    # nodes; a dot node is one, whose two children are the vectors a and b
-    # (tuples of Values) and whose _local_grads is None, as d(a.b)/da_i is
-    # just b_i. Linear layers are all dot products, so this saves most of the
-    # nodes a step would make, sort and walk back through. dot(), after the
-    # class, makes one; the search and backward() have a branch for them.
-
     def _topological_order(self):
         """self and the nodes below it that are not leaves, each after its children.
 
@@ -269,12 +276,13 @@ class Value:
             raise RuntimeError('backward() has already run through this graph and freed it')
         # The search goes two Python calls deeper per level of the graph: the
         # GPT is shallow, but a chain of about 500 additions would pass
-        # Python's default limit of 1000 nested calls. (The limit is the whole process's.)
+        # Python's default limit of 1000 nested calls. (The limit is the
+        # whole process's.)
         sys.setrecursionlimit(max(sys.getrecursionlimit(), 10_000))
         order = []
-        # Each search marks the nodes it visits with a mark of its own, so old
-        # marks never need clearing. Leaves need no mark: they are never listed.
-        # searched holds the ids of the dot nodes' vectors gone through so far.
+        # Each search marks the nodes it visits with a new object, its own
+        # mark, so old marks never need clearing. Leaves need no mark: they
+        # are never listed. searched starts empty.
         if self._children:                       # (a leaf has nothing below it)
             self._visit(object(), set(), order)
         return order
@@ -284,12 +292,12 @@ class Value:
 
         Speed-up, searching once: a vector is often shared by many dot nodes
         (a row of weights by every position, a layer's input by every row), so
-        the search goes through each tuple once, noting its id in searched
-        (a row of weights, all leaves, is checked once a step, not once a
-        position).
+        the search goes through each tuple once, noting its id in searched.
         Skipping it later is safe: all of it has been listed by then, as the
-        graph has no cycles. (A mark on each node stands in for the sketch's
-        visited set: it is quicker to check.)
+        graph has no cycles. A vector is noted as the search enters it, not
+        before: a's Values may also sit below b, and must be listed there.
+        (A mark on each node stands in for the sketch's visited set: it is
+        quicker to check.)
         """
         self._mark = mark
         if self._local_grads is None:            # a dot node: its vectors, b first
@@ -309,11 +317,11 @@ class Value:
         """_visit() each of nodes (children, or a dot node's vector), last first,
         that is not a leaf or visited already."""
         for child in reversed(nodes):
-            if not child._children:              # empty: a leaf's () or a freed node's None
-                if child._children is None:
-                    raise RuntimeError('backward() has already run through part of this graph')
-            elif child._mark is not mark:
-                child._visit(mark, searched, order)
+            if child._children:                  # not a leaf, whose children are ()
+                if child._mark is not mark:
+                    child._visit(mark, searched, order)
+            elif child._children is None:        # freed by pruning
+                raise RuntimeError('backward() has already run through part of this graph')
 
     def backward(self):
         """Set self.grad to 1, and add d(self)/d(v) into v.grad for every Value v below self.
@@ -353,12 +361,13 @@ def dot(a, b):
     From Python 3.12 on, sum() of floats rounds more carefully than adding
     left to right, so a run's last bits differ between 3.11 and 3.12.
     """
-    if not isinstance(a[0], Value):
-        return sum(map(mul, a, b))
-    # The node keeps tuples, as a list could change later. (tuple() of a tuple
-    # is that same tuple, so a vector shared as a tuple stays one object.)
-    a, b = tuple(a), tuple(b)
-    return Value(sum(ai.data * bi.data for ai, bi in zip(a, b)), (a, b), None)
+    if isinstance(a[0], Value):
+        # The node keeps tuples, as a list could change later. (tuple() of a
+        # tuple is that same tuple, so a vector shared as a tuple stays one
+        # object.)
+        a, b = tuple(a), tuple(b)
+        return Value(sum(ai.data * bi.data for ai, bi in zip(a, b)), (a, b), None)
+    return sum(map(mul, a, b))                   # plain floats
 
 
 def vsum(values):
@@ -370,8 +379,9 @@ def vsum(values):
     """
     values = tuple(values)
     if values and isinstance(values[0], Value):
-        return Value(vsum([v.data for v in values]), values, (1.0,) * len(values))
-    total = 0.0
+        total = vsum([v.data for v in values])   # the float sum, below
+        return Value(total, values, (1.0,) * len(values))
+    total = 0.0                                  # plain floats
     for v in values:
         total += v
     return total
@@ -453,8 +463,9 @@ def vsum(values):
 # same float operations in the same order, so they give the same numbers
 # bit for bit, with no graph at all, in a fifth to a quarter of the time a
 # training position takes (forward and backward).
-# Each helper below checks which kind of number it was given (GPT, whose
-# input is a token id either way, asks its cache).
+# Each helper below checks which kind of number it was given: the branch for
+# Values comes first, the one marked "plain floats" after it. (GPT, whose
+# input is a token id either way, asks its cache.)
 
 class Matrix(list):
     """A weight matrix: a list of rows, each a tuple of Values (the parameters).
@@ -484,18 +495,18 @@ class Matrix(list):
 
 def linear(x, w):
     """The matrix-vector product w x: the dot product of x with each row of w."""
-    if not isinstance(x[0], Value):   # plain floats: just the numbers
-        return [sum(map(mul, row, x)) for row in w.numbers]
-    # Each row's dot node: its vectors are the row and x (None: no local
-    # derivatives to keep). x becomes one tuple, which every row's node then
-    # shares, so that backward's search goes through it once.
-    # Speed-up: the nodes are made here, not by dot(), so that their values
-    # come from the float copy (w.numbers, as copied at the start of the
-    # document), where dot() would read .data from every Value.
-    x = tuple(x)
-    x_numbers = [xi.data for xi in x]
-    return [Value(sum(map(mul, row_numbers, x_numbers)), (row, x), None)
-            for row, row_numbers in zip(w, w.numbers)]
+    if isinstance(x[0], Value):
+        # Each row's dot node: its vectors are the row and x (None: no local
+        # derivatives to keep). x becomes one tuple, which every row's node
+        # then shares, so that backward's search goes through it once.
+        # Speed-up: the nodes are made here, not by dot(), so that their
+        # values come from the float copy (w.numbers, as copied at the start
+        # of the document), where dot() would read .data from every Value.
+        x = tuple(x)
+        x_numbers = [xi.data for xi in x]
+        return [Value(sum(map(mul, row_numbers, x_numbers)), (row, x), None)
+                for row, row_numbers in zip(w, w.numbers)]
+    return [sum(map(mul, row, x)) for row in w.numbers]   # plain floats
 
 
 def mlp(x, fc1, fc2):
@@ -508,15 +519,17 @@ def mlp(x, fc1, fc2):
     (derivative 1). With the default settings on 32,000 names, half the units
     are off at the start of training and nearly 9 in 10 by its end. Plain
     floats have no graph to shrink: they take relu and all of fc2, as cutting
-    the columns would cost more than sum() spends, in C, on the 0s.
+    the columns would cost more than sum() spends, in C, on the 0s. (The cut
+    rows are new tuples at every position, so unlike other rows of weights
+    the search goes through them each time.)
     """
     h = linear(x, fc1)
-    if not isinstance(h[0], Value):  # plain floats: relu, then all of fc2
-        return linear([max(0.0, hj) for hj in h], fc2)
-    on = [j for j, hj in enumerate(h) if hj.data > 0]
-    if not on:                       # every unit off: fc2's output is all 0,
-        return [0.0] * len(fc2)      # constants, which the residual + adds
-    return linear([h[j] for j in on], fc2.columns(on))
+    if isinstance(h[0], Value):
+        on = [j for j, hj in enumerate(h) if hj.data > 0]
+        if not on:                   # every unit off: fc2's output is all 0,
+            return [0.0] * len(fc2)  # constants, which the residual + adds
+        return linear([h[j] for j in on], fc2.columns(on))
+    return linear([max(0.0, hj) for hj in h], fc2)   # plain floats: relu, then all of fc2
 
 
 def softmax(logits, only=None):
@@ -536,7 +549,7 @@ def softmax(logits, only=None):
         # constant: softmax's result does not depend on c at all, so neither
         # does its gradient.
         exps = [z.exp(shift=max_z) for z in logits]
-    else:
+    else:                                        # plain floats
         max_z = max(logits)
         exps = [math.exp(z - max_z) for z in logits]
     # ** -1, not 1 / total: the engine divides only by numbers.
@@ -558,10 +571,15 @@ def rmsnorm(x):
         # comes from vsum, as on the float path, for the same bits.
         x = tuple(x)
         sum_squares = Value(vsum([xi.data * xi.data for xi in x]), (x, x), None)
-    else:
+    else:                                        # plain floats
         sum_squares = vsum([xi * xi for xi in x])
     scale = (sum_squares / len(x) + 1e-5) ** -0.5
     return [xi * scale for xi in x]
+
+
+def add(x, y):
+    """x + y, number by number: the residual connection."""
+    return [a + b for a, b in zip(x, y)]
 
 
 class KVCache:
@@ -631,48 +649,45 @@ class GPT:
         """
         sd = self.state_dict
         wte, wpe = sd['wte'], sd['wpe']
-        # (A token id is an int either way, so here it is the cache that says
-        # whether to look up Values or floats.)
-        if cache.graph:
-            x = [t + p for t, p in zip(wte[token_id], wpe[pos_id])]
-        else:
-            x = [t + p for t, p in zip(wte.numbers[token_id], wpe.numbers[pos_id])]
+        if not cache.graph:   # plain floats: rows of the float copies
+            wte, wpe = wte.numbers, wpe.numbers
+        x = [t + p for t, p in zip(wte[token_id], wpe[pos_id])]
         x = rmsnorm(x)
         for i in range(self.n_layer):
-            x_residual = x
-            x = rmsnorm(x)
-            q = linear(x, sd[f'layer{i}.attn_wq'])
-            k = linear(x, sd[f'layer{i}.attn_wk'])
-            v = linear(x, sd[f'layer{i}.attn_wv'])
-            x_attn = []
-            for h in range(self.n_head):
-                head = slice(h * self.head_dim, (h + 1) * self.head_dim)
-                keys, values = cache.keys[i][h], cache.values[i][h]
-                # A key is a tuple: every later position's dot node holds the
-                # same one. The value vectors are read column by column, below.
-                keys.append(tuple(k[head]))
-                values.append(v[head])
-                q_h = tuple(q[head])
-                # The spread of a dot of head_dim random terms grows like
-                # sqrt(head_dim); dividing by it keeps the scores' spread from
-                # growing with the head size, so that softmax does not turn
-                # peaked just because heads are wide.
-                scores = [dot(q_h, k_t) / self.head_dim ** 0.5 for k_t in keys]
-                # A tuple, as the head's head_dim dot nodes below all hold it.
-                weights = tuple(softmax(scores))
-                if cache.attention is not None:
-                    cache.attention[i][h].append(weights)
-                # out_h, number by number: number j is the dot product of the
-                # weights with column j, number j of every value vector so far.
-                columns = zip(*values)
-                x_attn.extend(dot(weights, column) for column in columns)
-            x = linear(x_attn, sd[f'layer{i}.attn_wo'])   # mix what the heads found
-            x = [a + b for a, b in zip(x, x_residual)]
-            x_residual = x
-            x = rmsnorm(x)
-            x = mlp(x, sd[f'layer{i}.mlp_fc1'], sd[f'layer{i}.mlp_fc2'])
-            x = [a + b for a, b in zip(x, x_residual)]
+            x = add(x, self.attention(rmsnorm(x), i, cache))
+            x = add(x, mlp(rmsnorm(x), sd[f'layer{i}.mlp_fc1'], sd[f'layer{i}.mlp_fc2']))
         return linear(x, sd['lm_head'])
+
+    def attention(self, x, i, cache):
+        """Layer i's attention: this position's query against the keys of this
+        position and every one before it, head by head; then wo."""
+        sd = self.state_dict
+        q = linear(x, sd[f'layer{i}.attn_wq'])
+        k = linear(x, sd[f'layer{i}.attn_wk'])
+        v = linear(x, sd[f'layer{i}.attn_wv'])
+        out = []
+        for h in range(self.n_head):
+            head = slice(h * self.head_dim, (h + 1) * self.head_dim)
+            keys, values = cache.keys[i][h], cache.values[i][h]
+            # A key is a tuple: every later position's dot node holds the
+            # same one. The value vectors are read column by column, below.
+            keys.append(tuple(k[head]))
+            values.append(v[head])
+            q_h = tuple(q[head])
+            # The spread of a dot of head_dim random terms grows like
+            # sqrt(head_dim); dividing by it keeps the scores' spread from
+            # growing with the head size, so that softmax does not turn
+            # peaked just because heads are wide.
+            scores = [dot(q_h, k_t) / self.head_dim ** 0.5 for k_t in keys]
+            # A tuple, as the head's head_dim dot nodes below all hold it.
+            weights = tuple(softmax(scores))
+            if cache.attention is not None:
+                cache.attention[i][h].append(weights)
+            # out_h, number by number: number j is the dot product of the
+            # weights with column j, number j of every value vector so far.
+            columns = zip(*values)
+            out.extend(dot(weights, column) for column in columns)
+        return linear(out, sd[f'layer{i}.attn_wo'])   # the heads end to end, mixed by wo
 
 
 # ----------------------------------------------------------------------------
@@ -738,12 +753,10 @@ class Adam:
     too small: for a gradient that stays the same, by the factors
     (1 - beta1^t) and (1 - beta2^t) after t steps. The two don't cancel:
     without correction, step t would be (1 - beta1^t) / sqrt(1 - beta2^t)
-    times its intended size. With the betas here that is 1.5 at t = 1 and up
-    to 2.6 near t = 8 before it fades; with the common 0.9 and 0.999 it starts
-    3x too big and reaches 6.6x near t = 12; with beta1 0.99 and beta2 0.999
-    it starts 3x too small (0.32) and later runs 2x too big. m_hat and v_hat
-    undo both factors, so from the first step on a steady gradient gets
-    steps of the size lr asks for.
+    times its intended size: with the betas here, 1.5 at t = 1 and up to 2.6
+    near t = 8 before it fades; with beta1 0.99 and beta2 0.999, 0.32 at
+    first, too small. m_hat and v_hat undo both factors, so from the first
+    step on a steady gradient gets steps of the size lr asks for.
     """
 
     def __init__(self, params, beta1, beta2, eps):
@@ -774,16 +787,16 @@ def train(model, optimizer, tokenizer, docs, config, first_step=0):
 
     A generator, so the caller shows progress as it goes, and stops between
     two steps by not asking for the next. first_step > 0 resumes a run.
+
+    The context holds block_size positions: they read BOS and the first
+    block_size - 1 characters, and predict the first block_size characters.
+    Only those are needed, so a document is cut to block_size characters
+    before it is encoded (position_losses would stop there anyway), and one
+    that long or longer never predicts its final BOS: the model never learns
+    where it ends (and of a longer one, only how it starts).
     """
     batch = config.batch_size
     for step in range(first_step, config.steps):
-        # The context holds block_size positions: they read BOS and the first
-        # block_size - 1 characters, and predict the first block_size
-        # characters. Only those are needed, so a document is cut to
-        # block_size characters before it is encoded (position_losses would
-        # stop there anyway), and one that long or longer never predicts its
-        # final BOS: the model never learns where it ends (and of a longer
-        # one, only how it starts).
         first = step * batch   # documents read by the steps before this one
         docs_now = [docs[(first + j) % len(docs)] for j in range(batch)]
         losses = [document_loss(model, tokenizer.encode(doc[:model.block_size])) for doc in docs_now]
