@@ -66,7 +66,7 @@ class Config:
 
     def __init__(self, **overrides):
         for name, value in overrides.items():
-            if name.startswith('_') or not hasattr(Config, name):
+            if name.startswith('_') or name not in vars(Config):
                 raise TypeError(f'Config has no setting {name!r}')
             setattr(self, name, value)
 
@@ -147,8 +147,8 @@ class Tokenizer:
 # summed over every node that used the child. A node may pass its gradient
 # on only once every node that used it has added its share, so backward()
 # first puts the nodes in that order (a topological order, found by a
-# depth-first search) and then walks it. As a sketch, the plain engine's
-# backward is:
+# depth-first search) and then walks it. As a sketch, a plain engine's
+# backward, without the speed-ups below, is:
 #
 #     order, visited = [], set()
 #     def visit(node):                   # children first, then the node
@@ -232,7 +232,8 @@ class Value:
     # Value, -Value, and a Value +, *, / or ** a number. Other arithmetic (a
     # number + or * a Value, Value - Value, Value / Value) raises TypeError,
     # and so does sum() of Values, which starts from 0 + the first; vsum,
-    # below, adds Values. exp takes a shift c and gives e^(a-c) as one node:
+    # below, adds Values. Then exp and log: exp takes a shift c and gives
+    # e^(a-c) as one node:
     # softmax (section 5) needs e^(z - max z).
 
     def __add__(self, other):             # d(a+b)/da = 1, d(a+b)/db = 1
@@ -269,8 +270,9 @@ class Value:
         nodes that used them, and backward() walks the list from the end.
         Leaves (the parameters, say) have nothing to pass on and are left out,
         so a leaf's own list is empty.
-        Children are visited last first. Any order gives the right gradients;
-        each gives its own last bits, and this is the one fixed here.
+        Children are visited last first. Any order gives the right gradients,
+        but the order fixes in which order a shared child's shares are added
+        up, and so the last bits; this is the one fixed here.
         """
         if self._children is None:
             raise RuntimeError('backward() has already run through this graph and freed it')
@@ -295,12 +297,13 @@ class Value:
         the search goes through each tuple once, noting its id in searched.
         Skipping it later is safe: all of it has been listed by then, as the
         graph has no cycles. A vector is noted as the search enters it, not
-        before: a's Values may also sit below b, and must be listed there.
-        (A mark on each node stands in for the sketch's visited set: it is
-        quicker to check.)
+        before: if a's Values also sit below b, the search must go through
+        them there, or a node below b that uses them would be listed before
+        them. (A mark on each node stands in for the sketch's visited set: it
+        is quicker to check.)
         """
         self._mark = mark
-        if self._local_grads is None:            # a dot node: its vectors, b first
+        if self._local_grads is None:            # a dot node: vector b, then a
             a, b = self._children
             if id(b) not in searched:
                 searched.add(id(b))
@@ -375,7 +378,8 @@ def vsum(values):
     (0.0 for no values), and for Values one node, each local derivative 1.
 
     A chain of + nodes, values[0] + values[1] + ..., would add in the same
-    order, so the one node saves nodes without changing a bit.
+    order, so the one node saves nodes without changing a bit (but for the
+    sign of a sum of -0.0s: 0.0 + -0.0 is +0.0).
     """
     values = tuple(values)
     if values and isinstance(values[0], Value):
@@ -737,6 +741,8 @@ def position_losses(model, tokens, graph):
 def document_loss(model, tokens):
     """The mean cross-entropy over a document's positions, as one graph."""
     losses = position_losses(model, tokens, graph=True)
+    # * (1 / n) rather than / n: the two can differ in the last bit, and this
+    # is the one fixed here (train averages its batch the same way).
     return vsum(losses) * (1 / len(losses))
 
 
@@ -845,16 +851,16 @@ def sample(model, tokenizer, rng, temperature, prefix='', keep=None):
     keep, if given, maps the probabilities to the ones to draw from (part 2
     passes one for --top-k and --top-p).
     """
-    given = [tokenizer.ids[ch] for ch in prefix]
+    prefix_ids = [tokenizer.ids[ch] for ch in prefix]
     cache = model.new_cache(graph=False)
     token_id = tokenizer.bos
     out = []
     for pos_id in range(model.block_size):
         logits = model(token_id, pos_id, cache)
-        if pos_id < len(given):
+        if pos_id < len(prefix_ids):
             # The next token is the prefix's, not a draw. (The call above still
             # counts: it added the keys and values of the token it read.)
-            token_id = given[pos_id]
+            token_id = prefix_ids[pos_id]
         else:
             probs = softmax([z / temperature for z in logits])
             if not math.isfinite(sum(probs)):
@@ -871,8 +877,9 @@ def sample(model, tokenizer, rng, temperature, prefix='', keep=None):
 
 
 # That is the whole algorithm. A run puts it together in this order (run(),
-# in part 2, does the same with a display around it, and also measures the
-# validation loss before training, on at most --val-docs held-out documents).
+# in part 2, does the same with a display around it, and when it trains
+# also measures the validation loss before training, on at most --val-docs
+# held-out documents).
 # One random generator, seeded once, makes every random choice in the same
 # order each time, so a seed fixes the run: the shuffle, then the initial
 # weights, then (training draws nothing) the samples.

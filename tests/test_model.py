@@ -28,6 +28,14 @@ def test_config_rejects_unknown_settings():
         Config(n_embed=8)   # misspelt
 
 
+@pytest.mark.parametrize('name', ['mro', '__init__', 'refresh'])
+def test_config_rejects_names_that_are_not_settings(name):
+    """An attribute every class has (mro), a private one, or a name from
+    elsewhere in the file is not a setting."""
+    with pytest.raises(TypeError):
+        Config(**{name: 1})
+
+
 def test_tokenizer_ids_and_round_trip():
     """Distinct characters get ids 0.. in sorted order; BOS is the next id and wraps each doc."""
     docs = ['banana', 'zoë', '東京']
