@@ -76,7 +76,8 @@ class Config:
 # ----------------------------------------------------------------------------
 #
 # A document is one line of text: a name, a word, a city. The model learns
-# what documents look like, then writes new ones. Blank lines are skipped.
+# what documents look like, then writes new ones. Each line is stripped of
+# the spaces around it, and blank lines are skipped.
 #
 # The run shuffles the documents (with its random generator; see the end of
 # section 7) and holds out the last tenth, rounded down. The model never
@@ -199,9 +200,10 @@ class Tokenizer:
 # derivative is 1 for a > 0 and 0 otherwise.
 #
 # One rule is for exactness: float addition is not associative ((a + b) + c
-# and a + (b + c) can differ in the last bit), so every sum here is done one
-# fixed way. Then the float path of section 5 gives the graph's numbers to
-# the last bit.
+# and a + (b + c) can differ in the last bit), so each sum here is always
+# done the same way: a dot product's by sum() of the products, every other
+# by vsum, left to right. Then the float path of section 5 gives the
+# graph's numbers to the last bit.
 
 class Value:
     """A number in the computation graph.
@@ -233,8 +235,7 @@ class Value:
     # number + or * a Value, Value - Value, Value / Value) raises TypeError,
     # and so does sum() of Values, which starts from 0 + the first; vsum,
     # below, adds Values. Then exp and log: exp takes a shift c and gives
-    # e^(a-c) as one node:
-    # softmax (section 5) needs e^(z - max z).
+    # e^(a-c) as one node, as softmax (section 5) needs e^(z - max z).
 
     def __add__(self, other):             # d(a+b)/da = 1, d(a+b)/db = 1
         if isinstance(other, Value):
@@ -284,7 +285,7 @@ class Value:
         order = []
         # Each search marks the nodes it visits with a new object, its own
         # mark, so old marks never need clearing. Leaves need no mark: they
-        # are never listed. searched starts empty.
+        # are never listed.
         if self._children:                       # (a leaf has nothing below it)
             self._visit(object(), set(), order)
         return order
@@ -295,8 +296,8 @@ class Value:
         Speed-up, searching once: a vector is often shared by many dot nodes
         (a row of weights by every position, a layer's input by every row), so
         the search goes through each tuple once, noting its id in searched.
-        Skipping it later is safe: all of it has been listed by then, as the
-        graph has no cycles. A vector is noted as the search enters it, not
+        Skipping it later is safe: all below it has been listed by then, as
+        the graph has no cycles. A vector is noted as the search enters it, not
         before: if a's Values also sit below b, the search must go through
         them there, or a node below b that uses them would be listed before
         them. (A mark on each node stands in for the sketch's visited set: it
@@ -360,9 +361,10 @@ def dot(a, b):
     """The dot product of two vectors: one dot node for Values, a float for floats.
 
     The products are added with sum() (on Values, of a generator that reads
-    each .data in Python; linear() multiplies float lists in C instead).
-    From Python 3.12 on, sum() of floats rounds more carefully than adding
-    left to right, so a run's last bits differ between 3.11 and 3.12.
+    each .data in Python; linear() multiplies float lists in C instead; only
+    rmsnorm's x.x adds its squares with vsum). From Python 3.12 on, sum() of
+    floats rounds more carefully than adding left to right, so a run's last
+    bits differ between 3.11 and 3.12.
     """
     if isinstance(a[0], Value):
         # The node keeps tuples, as a list could change later. (tuple() of a
@@ -467,9 +469,9 @@ def vsum(values):
 # same float operations in the same order, so they give the same numbers
 # bit for bit, with no graph at all, in a fifth to a quarter of the time a
 # training position takes (forward and backward).
-# Each helper below checks which kind of number it was given: the branch for
-# Values comes first, the one marked "plain floats" after it. (GPT, whose
-# input is a token id either way, asks its cache.)
+# Each helper below that must know checks which kind of number it was
+# given: the branch for Values comes first, the one marked "plain floats"
+# after it. (GPT, whose input is a token id either way, asks its cache.)
 
 class Matrix(list):
     """A weight matrix: a list of rows, each a tuple of Values (the parameters).
@@ -544,7 +546,7 @@ def softmax(logits, only=None):
     however large the (finite) scores grow.
 
     Speed-up: with only=i, just p_i. The loss needs no other probability, so
-    this skips the other products e_j * (1 / total); the exps and their sum
+    this skips the other products e_j * total^-1; the exps and their sum
     are still all needed.
     """
     if isinstance(logits[0], Value):
@@ -729,7 +731,7 @@ def position_losses(model, tokens, graph):
     for pos_id in range(min(model.block_size, len(tokens) - 1)):
         p = softmax(model(tokens[pos_id], pos_id, cache), only=tokens[pos_id + 1])
         number = p.data if graph else p
-        if number < 1e-300:
+        if not number >= 1e-300:          # (a NaN fails this test too)
             # Only blown-up weights make a probability this small (a logit
             # ~690 below the largest). log's derivative 1/p would overflow to
             # infinity from ~5e-309 on, and exp() gives exactly 0 from ~745.
@@ -760,9 +762,10 @@ class Adam:
     (1 - beta1^t) and (1 - beta2^t) after t steps. The two don't cancel:
     without correction, step t would be (1 - beta1^t) / sqrt(1 - beta2^t)
     times its intended size: with the betas here, 1.5 at t = 1 and up to 2.6
-    near t = 8 before it fades; with beta1 0.99 and beta2 0.999, 0.32 at
-    first, too small. m_hat and v_hat undo both factors, so from the first
-    step on a steady gradient gets steps of the size lr asks for.
+    near t = 8 before it fades; with the common 0.9 and 0.999, 3.2 at first;
+    with beta1 0.99 and beta2 0.999, 0.32 at first, too small. m_hat and
+    v_hat undo both factors, so from the first step on a steady gradient
+    gets steps of the size lr asks for.
     """
 
     def __init__(self, params, beta1, beta2, eps):

@@ -184,6 +184,16 @@ def test_a_probability_of_exactly_zero_is_a_floating_point_error():
             position_losses(model, tok.encode('banana'), graph)
 
 
+def test_a_probability_that_is_not_a_number_is_a_floating_point_error():
+    """A NaN weight makes every probability NaN, which no comparison with a
+    threshold can catch as 'too small': position_losses names it all the same."""
+    model, tok, _ = make_model(TINY_WORDS, seed=1)
+    model.state_dict['lm_head'][0][0].data = float('nan')
+    for graph in (True, False):
+        with pytest.raises(FloatingPointError, match='became nan'):
+            position_losses(model, tok.encode('banana'), graph)
+
+
 def loss_on_floats(model, tokens):
     """The document's mean loss, computed afresh on plain floats (no graph)."""
     losses = position_losses(model, tokens, graph=False)
