@@ -646,24 +646,6 @@ class GPT:
             mat.refresh()
         return KVCache(self, graph)
 
-    def __call__(self, token_id, pos_id, cache):
-        """The logits for the token after token_id, which sits at position pos_id.
-
-        Positions come in order, 0, 1, 2, ...: each call appends this position's
-        keys and values to cache, where this position and every later one
-        read them.
-        """
-        sd = self.state_dict
-        wte, wpe = sd['wte'], sd['wpe']
-        if not cache.graph:   # plain floats: rows of the float copies
-            wte, wpe = wte.numbers, wpe.numbers
-        x = [t + p for t, p in zip(wte[token_id], wpe[pos_id])]
-        x = rmsnorm(x)
-        for i in range(self.n_layer):
-            x = add(x, self.attention(rmsnorm(x), i, cache))
-            x = add(x, mlp(rmsnorm(x), sd[f'layer{i}.mlp_fc1'], sd[f'layer{i}.mlp_fc2']))
-        return linear(x, sd['lm_head'])
-
     def attention(self, x, i, cache):
         """Layer i's attention: this position's query against the keys of this
         position and every one before it, head by head; then wo."""
@@ -694,6 +676,24 @@ class GPT:
             columns = zip(*values)
             out.extend(dot(weights, column) for column in columns)
         return linear(out, sd[f'layer{i}.attn_wo'])   # the heads end to end, mixed by wo
+
+    def __call__(self, token_id, pos_id, cache):
+        """The logits for the token after token_id, which sits at position pos_id.
+
+        Positions come in order, 0, 1, 2, ...: each call appends this position's
+        keys and values to cache, where this position and every later one
+        read them.
+        """
+        sd = self.state_dict
+        wte, wpe = sd['wte'], sd['wpe']
+        if not cache.graph:   # plain floats: rows of the float copies
+            wte, wpe = wte.numbers, wpe.numbers
+        x = [t + p for t, p in zip(wte[token_id], wpe[pos_id])]
+        x = rmsnorm(x)
+        for i in range(self.n_layer):
+            x = add(x, self.attention(rmsnorm(x), i, cache))
+            x = add(x, mlp(rmsnorm(x), sd[f'layer{i}.mlp_fc1'], sd[f'layer{i}.mlp_fc2']))
+        return linear(x, sd['lm_head'])
 
 
 # ----------------------------------------------------------------------------
