@@ -175,12 +175,13 @@ class Tokenizer:
 # Python. None changes the math: built the plain way, the gradients come out
 # the same but for rounding in the last bits, only slower and with more
 # memory. Each is explained where it lives, in a comment that starts
-# "Speed-up", and a first read may skip them all. This is what each one
-# replaces, so the plain form is easy to rebuild:
+# "Speed-up", and a first read may skip them all. This is what each one in
+# this section replaces, so the plain form is easy to rebuild (section 5
+# lists its own):
 #
 #     speed-up (where)                    the plain form
-#     dot nodes (Value, dot, linear,      a.b as a chain of * and + nodes,
-#       rmsnorm)                            about 2n of them
+#     dot nodes (Value, dot)              a.b as a chain of * and + nodes,
+#                                           about 2n of them
 #     searching once (_visit)             none: with no dot nodes, no
 #                                           vectors are shared
 #     marks (_visit)                      the sketch's visited set
@@ -188,12 +189,6 @@ class Tokenizer:
 #                                           next step has built its own
 #     vsum                                a chain of + nodes
 #     exp with a shift (Value.exp)        z + -c, then exp: two nodes
-#     float copy of the weights (Matrix)  .data read from each weight
-#     plain floats (section 5)            Values for validation and sampling
-#                                           too, their graph left unused
-#     mlp's units that are off            a relu node for each unit, and all
-#                                           of fc2
-#     softmax's only=                     every probability, then the one
 #     __slots__ (Value)                   a plain class
 #
 # The plain form needs one more operation, relu(a) = max(0, a), whose
@@ -273,8 +268,8 @@ class Value:
         Leaves (the parameters, say) have nothing to pass on and are left out,
         so a leaf's own list is empty.
         Children are visited last first. Any order gives the right gradients,
-        but the order fixes in which order a shared child's shares are added
-        up, and so the last bits; this is the one fixed here.
+        but it fixes the order in which a shared child's shares are added up,
+        and so the last bits; this is the one fixed here.
         """
         if self._children is None:
             raise RuntimeError('backward() has already run through this graph and freed it')
@@ -336,11 +331,11 @@ class Value:
         Speed-up, pruning: once a node has passed its gradient on, it drops
         its children. Everything that used it has done so already, so nothing
         holds it any more (but self and whatever the caller keeps, such as
-        each document's loss until the next step) and it is freed
-        at once, by reference counting (on PyPy, by its collector soon
-        after): a step's graph is freed as backward runs, instead of living on
-        until the next step has built a second one. (So a graph can be walked
-        back only once; the search says so if asked again.)
+        each document's loss until the next step) and it is freed at once, by
+        reference counting (on PyPy, by its collector soon after): a step's
+        graph is freed as backward runs, instead of living on until the next
+        step has built a second one. (So a graph can be walked back only once;
+        the search says so if asked again.)
         """
         order = self._topological_order()
         self.grad = 1.0
@@ -473,6 +468,18 @@ def vsum(values):
 # Each helper below that must know checks which kind of number it was
 # given: the branch for Values comes first, the one marked "plain floats"
 # after it. (GPT, whose input is a token id either way, asks its cache.)
+#
+# The speed-ups of this section, each marked "Speed-up" where it lives, and
+# what each replaces in the plain form:
+#
+#     speed-up (where)                    the plain form
+#     float copy of the weights (Matrix)  .data read from each weight
+#     linear's and rmsnorm's dot nodes    dot() of Values, or * and + nodes
+#     plain floats (every helper)         Values for validation and sampling
+#                                           too, their graph left unused
+#     mlp's units that are off            a relu node for each unit, and all
+#                                           of fc2
+#     softmax's only=                     every probability, then the one
 
 class Matrix(list):
     """A weight matrix: a list of rows, each a tuple of Values (the parameters).
@@ -525,11 +532,11 @@ def mlp(x, fc1, fc2):
     bit: adding a product of 0 changes no float sum), and relu makes no
     nodes: a unit that is on passes h on as it is (derivative 1). With the
     default settings on 32,000 names, half the units are off at the start
-    of training and nearly 9 in 10 by its end. Plain floats have no graph to
-    shrink: they take relu and all of fc2, the plain way, as the same cut
-    would save them little (a validation pass after 500 steps runs about 6%
-    faster with it). (The cut rows are new tuples at every position, so
-    unlike other rows of weights the search goes through them each time.)
+    of training and nearly 9 in 10 by its end. The cut rows are new tuples at
+    every position, so unlike other rows of weights the search goes through
+    them each time. Plain floats have no graph to shrink: they take relu and
+    all of fc2, the plain way, as the same cut would save them little (a
+    validation pass after 500 steps runs about 6% faster with it).
     """
     h = linear(x, fc1)
     if isinstance(h[0], Value):

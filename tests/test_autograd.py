@@ -76,7 +76,7 @@ def topological_order(root):
 # (name, function, a point to evaluate it at). Binary ops take two inputs.
 # Points keep away from poles and from log/pow domain edges.
 # These are the operations a Value has: the model needs no more (a plain
-# number goes on the right but for number + Value, and division is by a number).
+# number goes on the right, and division is by a number).
 OPS = [
     ('a + b', lambda a, b: a + b, (1.37, -0.61)),
     ('a + number', lambda a: a + 2.5, (1.37,)),
